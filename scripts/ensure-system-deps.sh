@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs at run or test time, when missing.
+# Usage: ensure-system-deps.sh [etcd] [neutron]
+set -euo pipefail
+
+need_etcd=false
+need_neutron=false
+for what in "$@"; do
+  case "$what" in
+    etcd) need_etcd=true ;;
+    neutron) need_neutron=true ;;
+    *) echo "ensure-system-deps: unknown dependency set '$what'" >&2; exit 2 ;;
+  esac
+done
+
+packages=()
+if $need_etcd && ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+  packages+=(etcd-server etcd-client)
+fi
+if $need_neutron; then
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || packages+=(rabbitmq-server)
+  [ -x /usr/bin/neutron-server ] || packages+=(neutron-server python3-neutron python3-neutron-lib)
+fi
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${packages[*]}" >&2
+  echo "Install them as root:  apt-get update && apt-get install -y ${packages[*]}" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing packages (${packages[*]}) and no apt-get on this machine: install them with your package manager" >&2
+  exit 1
+fi
+
+echo "Installing Debian packages: ${packages[*]}" >&2
+# Keep package scripts from starting system-wide services; the project runs its own.
+policy=/usr/sbin/policy-rc.d
+created_policy=false
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod +x "$policy"
+  created_policy=true
+fi
+cleanup() { if $created_policy; then rm -f "$policy"; fi; }
+trap cleanup EXIT
+apt-get update -q >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${packages[@]}" >&2

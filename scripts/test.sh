@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's whole test suite: dependencies, lint, format, type check, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-system-deps.sh etcd
+bash scripts/ensure-node-deps.sh
+echo "== lint and format" >&2
+npx eslint . >&2
+npx prettier --check . >&2
+echo "== tests" >&2
+node --test --test-reporter=spec --test-timeout=300000 dist/test/

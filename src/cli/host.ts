@@ -1,0 +1,184 @@
+import type { Command } from 'commander';
+import { buildHost, destroyHost } from '../hosts/admin.js';
+import { describeHost, describeHosts } from '../hosts/summary.js';
+import type { HostSummary } from '../hosts/summary.js';
+import { loadCustomLayout } from '../layout/custom.js';
+import { planHostLayout } from '../layout/host-layout.js';
+import { pythonJsonDumps } from '../layout/pyjson.js';
+import { InputError } from '../util/errors.js';
+import type { EtcdFlags } from './etcd-flags.js';
+import { withEtcdFlags, withStore } from './etcd-flags.js';
+import { renderTable } from './table.js';
+
+interface BuildFlags extends EtcdFlags {
+  host: string;
+  mappings: string;
+  mirror?: string;
+  layout?: string;
+  force?: boolean;
+  dryRun?: boolean;
+}
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+
+async function runBuild(flags: BuildFlags): Promise<void> {
+  const custom = flags.layout
+    ? { layout: await loadCustomLayout(flags.layout), file: flags.layout }
+    : undefined;
+  const { config, warnings } = planHostLayout({
+    mappings: flags.mappings,
+    ...(flags.mirror ? { mirror: flags.mirror } : {}),
+    ...(custom ? { custom } : {}),
+  });
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  if (flags.dryRun) {
+    out(pythonJsonDumps(config));
+    return;
+  }
+  const result = await withStore(flags, (store) =>
+    buildHost(store, flags.host, config, { force: flags.force ?? false }),
+  );
+  out(`host ${flags.host}: wrote ${result.written.length} key(s) at revision ${result.revision}`);
+  for (const key of result.written) out(`  + ${key}`);
+  for (const key of result.removed) out(`  - ${key}`);
+}
+
+async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
+  const removed = await withStore(flags, (store) => destroyHost(store, flags.host));
+  if (removed.length === 0) {
+    out(`host ${flags.host}: nothing to remove`);
+    return;
+  }
+  out(`host ${flags.host}: removed ${removed.length} key(s)`);
+  for (const kv of removed)
+    out(`  - ${kv.key} = ${kv.value.length > 60 ? kv.value.slice(0, 57) + '...' : kv.value}`);
+}
+
+function renderHost(summary: HostSummary): string {
+  const lines = [
+    `host ${summary.host}  agent: ${summary.agent.state}${summary.agent.version ? ` (${summary.agent.version})` : ''}`,
+  ];
+  lines.push(
+    renderTable(
+      ['nic', 'pci', 'physnet', 'core mask', 'vhosts', 'used', 'free'],
+      summary.nics.map((nic) => [
+        `phy:${nic.nic}`,
+        nic.pciAddress,
+        nic.physnet,
+        nic.coreMask,
+        String(nic.vhosts),
+        String(nic.used),
+        String(nic.free),
+      ]),
+    ),
+  );
+  lines.push('');
+  lines.push(
+    renderTable(
+      ['vhost', 'physnet', 'socket', 'port', 'mac', 'vlan', 'action', 'status'],
+      summary.slots.map((slot) => [
+        String(slot.vhostId),
+        slot.physnet,
+        `/tmp/sock${slot.vhostId}`,
+        slot.portId ?? '-',
+        slot.macAddress ?? '',
+        slot.vlanId === undefined ? '' : String(slot.vlanId),
+        slot.action ?? '',
+        slot.portId ? (slot.up ? 'up' : 'pending') : 'free',
+      ]),
+    ),
+  );
+  if (summary.mirrors.length > 0) {
+    lines.push('');
+    lines.push(
+      renderTable(
+        ['mirror', 'core', 'rings', 'tap flow'],
+        summary.mirrors.map((mirror) => [
+          String(mirror.mirrorId),
+          String(mirror.core ?? ''),
+          mirror.ports.join(' '),
+          mirror.flowId ?? '-',
+        ]),
+      ),
+    );
+  }
+  if (summary.components.length > 0) {
+    lines.push('');
+    lines.push(
+      renderTable(
+        ['nic', 'component', 'type', 'core', 'rx', 'tx'],
+        summary.components.map((component) => [
+          `phy:${component.nic}`,
+          component.name,
+          component.type,
+          String(component.core),
+          component.rx.join(' '),
+          component.tx.join(' '),
+        ]),
+      ),
+    );
+  }
+  for (const problem of summary.problems) lines.push(`problem: ${problem}`);
+  return lines.join('\n');
+}
+
+export function registerHostCommands(program: Command): void {
+  const host = program
+    .command('host')
+    .description('write, inspect and remove host SPP layouts in etcd');
+  withEtcdFlags(
+    host
+      .command('build')
+      .description('generate a host layout from NIC mappings and write it with its slots to etcd')
+      .requiredOption('--host <host>', 'compute host name (as Neutron knows it)')
+      .requiredOption('--mappings <mappings>', 'NIC mappings: pci#physnet#vhosts#coremask[,...]')
+      .option('--mirror <spec>', 'mirrors for tap-as-a-service: count#coremask')
+      .option('--layout <file>', 'custom component layout (YAML) instead of the generated one')
+      .option('--force', 'overwrite a host that has ports plugged (their port keys are removed)')
+      .option('--dry-run', 'print the configuration JSON instead of writing it'),
+  ).action(runBuild);
+  withEtcdFlags(
+    host
+      .command('destroy')
+      .description("remove all of a host's keys in one transaction")
+      .requiredOption('--host <host>', 'compute host name'),
+  ).action(runDestroy);
+  withEtcdFlags(
+    host
+      .command('show')
+      .description("show a host's layout and slot usage")
+      .requiredOption('--host <host>', 'compute host name')
+      .option('--json', 'print JSON'),
+  ).action(async (flags: EtcdFlags & { host: string; json?: boolean }) => {
+    const summary = await withStore(flags, (store) => describeHost(store, flags.host));
+    if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
+    out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
+  });
+  withEtcdFlags(
+    host
+      .command('list')
+      .description('list hosts with used/free slots per physical network')
+      .option('--json', 'print JSON'),
+  ).action(async (flags: EtcdFlags & { json?: boolean }) => {
+    const summaries = await withStore(flags, (store) => describeHosts(store));
+    if (flags.json) {
+      out(JSON.stringify(summaries, null, 2));
+      return;
+    }
+    out(
+      renderTable(
+        ['host', 'physnet', 'vhosts', 'used', 'free', 'agent'],
+        summaries.flatMap((summary) =>
+          summary.nics.map((nic) => [
+            summary.host,
+            nic.physnet,
+            String(nic.vhosts),
+            String(nic.used),
+            String(nic.free),
+            summary.agent.state,
+          ]),
+        ),
+      ),
+    );
+  });
+}

@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Etcd3 } from 'etcd3';
+import { freePort } from './ports.js';
+
+const CANDIDATES = ['/usr/bin/etcd', '/usr/local/bin/etcd', '/usr/sbin/etcd'];
+
+export function findEtcdBinary(): string {
+  const fromEnv = process.env.ETCD_BINARY;
+  if (fromEnv && existsSync(fromEnv)) return fromEnv;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir && existsSync(join(dir, 'etcd'))) return join(dir, 'etcd');
+  }
+  const found = CANDIDATES.find((path) => existsSync(path));
+  if (!found) {
+    throw new Error(
+      'etcd is not installed: install Debian package etcd-server (as root: apt-get install -y etcd-server), or set ETCD_BINARY',
+    );
+  }
+  return found;
+}
+
+/**
+ * A private single-member etcd on free loopback ports with its own data directory.
+ * `stop()` then `start()` restarts it on the same ports with its data (for fault tests);
+ * `dispose()` stops it and removes the data.
+ */
+export class EtcdServer {
+  private child: ChildProcess | undefined;
+  private constructor(
+    readonly dataDir: string,
+    readonly clientPort: number,
+    readonly peerPort: number,
+    private readonly binary: string,
+  ) {}
+
+  get endpoint(): string {
+    return `127.0.0.1:${this.clientPort}`;
+  }
+
+  static async launch(): Promise<EtcdServer> {
+    const binary = findEtcdBinary();
+    const dataDir = await mkdtemp(join(tmpdir(), 'nspp-etcd-'));
+    const server = new EtcdServer(dataDir, await freePort(), await freePort(), binary);
+    await server.start();
+    return server;
+  }
+
+  async start(timeoutMs = 15_000): Promise<void> {
+    const client = `http://127.0.0.1:${this.clientPort}`;
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const args = [
+      '--name',
+      'nspp',
+      '--data-dir',
+      join(this.dataDir, 'data'),
+      '--listen-client-urls',
+      client,
+      '--advertise-client-urls',
+      client,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `nspp=${peer}`,
+      '--initial-cluster-state',
+      'new',
+      '--log-level',
+      'error',
+    ];
+    const child = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + timeoutMs;
+    const probe = new Etcd3({ hosts: client, dialTimeout: 500 });
+    try {
+      for (;;) {
+        if (child.exitCode !== null)
+          throw new Error(`etcd exited with ${child.exitCode}: ${stderr}`);
+        try {
+          await probe.maintenance.status();
+          return;
+        } catch {
+          if (Date.now() > deadline)
+            throw new Error(`etcd did not become healthy in ${timeoutMs} ms: ${stderr}`);
+          await delay(50);
+        }
+      }
+    } finally {
+      probe.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(killTimer);
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
