@@ -1,10 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { InputError, errorMessage } from '../util/errors.js';
+import { registerBenchCommand } from './bench.js';
 import { registerHostCommands } from './host.js';
 import { VERSION } from '../version.js';
 
 /** Every subcommand module exports one `register...(program)` function and is listed here. */
-const registrations: Array<(program: Command) => void> = [registerHostCommands];
+const registrations: Array<(program: Command) => void> = [
+  registerHostCommands,
+  registerBenchCommand,
+];
 
 export function buildProgram(): Command {
   const program = new Command('networking-spp')

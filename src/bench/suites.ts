@@ -1,0 +1,10 @@
+/**
+ * Benchmark suites of `networking-spp bench [suite]`. Each prints its figures (or one JSON
+ * object with --json) and the command line that reproduces them.
+ */
+export interface BenchSuite {
+  description: string;
+  run(options: Record<string, string | boolean | undefined>): Promise<void>;
+}
+
+export const benchSuites: Record<string, () => Promise<BenchSuite>> = {};
