@@ -71,7 +71,17 @@ export function createEtcdClient(settings: EtcdSettings): Etcd3 {
   const options: IOptions = {
     hosts,
     dialTimeout: settings.dialTimeoutMs,
-    defaultCallOptions: () => ({ deadline: Date.now() + settings.requestTimeoutMs }),
+    grpcOptions: {
+      // Reconnect quickly after an etcd restart, and notice a silently dead peer.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5000,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
+    // Unary calls get a deadline; streams (watch, lease keep-alive) must live on.
+    defaultCallOptions: (context) =>
+      context.isStream ? {} : { deadline: Date.now() + settings.requestTimeoutMs },
     faultHandling: {
       // Our callers retry with their own backoff; a short breaker keeps a dead member
       // from slowing every call without hiding a recovered one for long.

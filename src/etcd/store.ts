@@ -23,12 +23,20 @@ export type Condition =
   | { key: string; present: true }
   | { key: string; modRevision: number };
 
+/** A read inside a transaction: one key, or every key under a prefix. */
+export type Read = { get: string } | { getPrefix: string };
+
 export type Operation =
-  { put: string; value: string; lease?: string } | { delete: string } | { deletePrefix: string };
+  | { put: string; value: string; lease?: string }
+  | { delete: string }
+  | { deletePrefix: string }
+  | Read;
 
 export interface TxnResult {
   succeeded: boolean;
   revision: number;
+  /** What the `get`/`getPrefix` operations of the branch that ran returned, in order. */
+  kvs: KeyValue[];
 }
 
 export interface WatchEvent {
@@ -70,6 +78,15 @@ function toKeyValue(kv: RawKv): KeyValue {
     createRevision: Number(kv.create_revision),
     lease: kv.lease,
   };
+}
+
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
 }
 
 /** etcd3's getPrevious() executes at once; inside a transaction we only want the flag. */
@@ -116,6 +133,12 @@ export class EtcdStore {
     return { revision: Number(response.header.revision), kvs };
   }
 
+  /** Single keys and prefixes read at one revision, in one request. */
+  async read(reads: Read[]): Promise<Snapshot> {
+    const result = await this.transaction([], reads);
+    return { revision: result.revision, kvs: result.kvs };
+  }
+
   async put(key: string, value: string): Promise<number> {
     const response = await this.client.put(key).value(value).exec();
     return Number(response.header.revision);
@@ -153,7 +176,11 @@ export class EtcdStore {
       .then(...success.map((op) => this.operation(op)))
       .else(...failure.map((op) => this.operation(op)))
       .commit();
-    return { succeeded: response.succeeded, revision: Number(response.header.revision) };
+    const kvs: KeyValue[] = [];
+    for (const part of response.responses) {
+      for (const kv of (part.response_range?.kvs ?? []) as RawKv[]) kvs.push(toKeyValue(kv));
+    }
+    return { succeeded: response.succeeded, revision: Number(response.header.revision), kvs };
   }
 
   private comparison(
@@ -171,7 +198,9 @@ export class EtcdStore {
       return op.lease ? put.lease(op.lease) : put;
     }
     if ('delete' in op) return this.client.delete().key(op.delete);
-    return this.client.delete().prefix(op.deletePrefix);
+    if ('deletePrefix' in op) return this.client.delete().prefix(op.deletePrefix);
+    if ('get' in op) return this.client.get(op.get);
+    return this.client.getAll().prefix(op.getPrefix);
   }
 
   /**
@@ -207,7 +236,11 @@ export class EtcdStore {
       }));
       if (events.length > 0) push({ revision: Number(response.header.revision), events });
     });
-    watcher.on('error', (error: Error) => push(new WatchResyncNeeded(error.message)));
+    let cancelledByEtcd = false;
+    watcher.on('error', (error: Error) => {
+      cancelledByEtcd = true;
+      push(new WatchResyncNeeded(error.message));
+    });
     let nextRevision = fromRevision;
     watcher.on('data', (response) => {
       nextRevision = Number(response.header.revision) + 1;
@@ -233,7 +266,9 @@ export class EtcdStore {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      await watcher.cancel().catch(() => undefined);
+      // A watch etcd already cancelled is gone from the client; cancelling it again
+      // would wait forever for an acknowledgement.
+      if (!cancelledByEtcd) await settleWithin(watcher.cancel(), 2000);
     }
   }
 

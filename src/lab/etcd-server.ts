@@ -5,7 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Etcd3 } from 'etcd3';
+import { createEtcdClient } from '../etcd/connection.js';
+import { trackChild } from './children.js';
 import { freePort } from './ports.js';
 
 const CANDIDATES = ['/usr/bin/etcd', '/usr/local/bin/etcd', '/usr/sbin/etcd'];
@@ -25,6 +26,13 @@ export function findEtcdBinary(): string {
   return found;
 }
 
+/** Server-side TLS for tests of the client's TLS settings; clients must present a cert signed by the CA. */
+export interface EtcdServerTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
 /**
  * A private single-member etcd on free loopback ports with its own data directory.
  * `stop()` then `start()` restarts it on the same ports with its data (for fault tests);
@@ -37,22 +45,23 @@ export class EtcdServer {
     readonly clientPort: number,
     readonly peerPort: number,
     private readonly binary: string,
+    readonly tls?: EtcdServerTls,
   ) {}
 
   get endpoint(): string {
     return `127.0.0.1:${this.clientPort}`;
   }
 
-  static async launch(): Promise<EtcdServer> {
+  static async launch(options: { tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
     const binary = findEtcdBinary();
     const dataDir = await mkdtemp(join(tmpdir(), 'nspp-etcd-'));
-    const server = new EtcdServer(dataDir, await freePort(), await freePort(), binary);
+    const server = new EtcdServer(dataDir, await freePort(), await freePort(), binary, options.tls);
     await server.start();
     return server;
   }
 
   async start(timeoutMs = 15_000): Promise<void> {
-    const client = `http://127.0.0.1:${this.clientPort}`;
+    const client = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
     const peer = `http://127.0.0.1:${this.peerPort}`;
     const args = [
       '--name',
@@ -73,15 +82,24 @@ export class EtcdServer {
       'new',
       '--log-level',
       'error',
+      ...(this.tls
+        ? ['--cert-file', this.tls.certFile, '--key-file', this.tls.keyFile, '--client-cert-auth']
+        : []),
+      ...(this.tls ? ['--trusted-ca-file', this.tls.caFile] : []),
     ];
-    const child = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = trackChild(spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     const deadline = Date.now() + timeoutMs;
-    const probe = new Etcd3({ hosts: client, dialTimeout: 500 });
+    const probe = createEtcdClient({
+      endpoints: [client],
+      requestTimeoutMs: 1000,
+      dialTimeoutMs: 500,
+      ...(this.tls ? { tls: this.tls } : {}),
+    });
     try {
       for (;;) {
         if (child.exitCode !== null)

@@ -1,0 +1,307 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
+import { keys } from '../../src/etcd/keys.js';
+import { EtcdStore } from '../../src/etcd/store.js';
+import { EtcdServer } from '../../src/lab/etcd-server.js';
+import { runCli } from './run-cli.js';
+
+const MAPPINGS = '00:04.0#phys1#2#0xfe,00:05.0#phys2#2#0xfc02';
+let etcd: EtcdServer;
+let store: EtcdStore;
+let dir: string;
+
+before(async () => {
+  etcd = await EtcdServer.launch();
+  store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  dir = mkdtempSync(join(tmpdir(), 'nspp-cli-'));
+});
+after(async () => {
+  store?.close();
+  await etcd?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function hostKeys(host: string): Promise<Record<string, string>> {
+  const snapshot = await store.getPrefix('/spp/openstack/');
+  return Object.fromEntries(
+    snapshot.kvs.filter((kv) => kv.key.split('/')[4] === host).map((kv) => [kv.key, kv.value]),
+  );
+}
+
+describe('networking-spp host build', () => {
+  it('writes the configuration and every slot as None', async () => {
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'c1',
+      '--mappings',
+      MAPPINGS,
+      '--mirror',
+      '2#0x30002',
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /host c1: wrote 7 key\(s\)/);
+    const stored = await hostKeys('c1');
+    assert.deepEqual(Object.keys(stored).sort(), [
+      '/spp/openstack/configuration/c1',
+      '/spp/openstack/mirror/c1/0',
+      '/spp/openstack/mirror/c1/1',
+      '/spp/openstack/vhost/c1/phys1/0',
+      '/spp/openstack/vhost/c1/phys1/1',
+      '/spp/openstack/vhost/c1/phys2/2',
+      '/spp/openstack/vhost/c1/phys2/3',
+    ]);
+    for (const [key, value] of Object.entries(stored)) {
+      if (!key.includes('/configuration/')) assert.equal(value, 'None', key);
+    }
+    const config = JSON.parse(stored['/spp/openstack/configuration/c1'] ?? '{}');
+    assert.equal(config.vf[1].components[4].tx_port.join(','), 'ring:4,ring:6');
+    assert.deepEqual(config.mirror[1], { core: 17, ports: ['ring:10', 'ring:11'] });
+  });
+
+  it('prints the JSON on --dry-run and writes nothing', async () => {
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'dry',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--dry-run',
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^\{"vf": \[\{"physical_network": "phys1", "pci_address": "00:04\.0", "num_vhost": 1, "core_mask": "0x3e"/,
+    );
+    assert.deepEqual(await hostKeys('dry'), {});
+  });
+
+  it('reads the etcd location from [spp] of the config files (later files win)', async () => {
+    const [host, port] = etcd.endpoint.split(':');
+    writeFileSync(join(dir, 'neutron.conf'), '[spp]\netcd_host = 192.0.2.1\netcd_port = 1\n');
+    writeFileSync(
+      join(dir, 'ml2_conf.ini'),
+      `[spp]\netcd_host = ${host}\netcd_port = ${port}\n[unknown]\nfoo = bar\n`,
+    );
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'cfg',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--config-file',
+      join(dir, 'neutron.conf'),
+      '--config-file',
+      join(dir, 'ml2_conf.ini'),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal((await store.get(keys.vhost('cfg', 'phys1', 0)))?.value, 'None');
+  });
+
+  it('rejects an invalid config option naming file, section, option and value', async () => {
+    writeFileSync(join(dir, 'bad.ini'), '[spp]\netcd_port = seventy\n');
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'x',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--config-file',
+      join(dir, 'bad.ini'),
+    ]);
+    assert.equal(result.code, 2);
+    assert.equal(
+      result.stderr.trim(),
+      `networking-spp: ${join(dir, 'bad.ini')}: [spp] etcd_port = "seventy": not an integer`,
+    );
+  });
+
+  it('refuses to overwrite a host with plugged ports and names them; --force resets it', async () => {
+    await store.put(keys.vhost('c1', 'phys2', 3), 'port-a');
+    await store.put(
+      keys.bindPort('c1', 'port-a'),
+      '{"mac_address": "fa:16:3e:00:00:01", "vhost_id": 3}',
+    );
+    await store.put(keys.action('c1', 'port-a'), 'plug');
+    const refused = await runCli([
+      'host',
+      'build',
+      '--host',
+      'c1',
+      '--mappings',
+      MAPPINGS,
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /host c1 has ports plugged, refusing to overwrite its layout \(use --force to reset it\): vhost 3 \(phys2\) = port port-a/,
+    );
+    assert.equal((await store.get(keys.vhost('c1', 'phys2', 3)))?.value, 'port-a');
+
+    const forced = await runCli([
+      'host',
+      'build',
+      '--host',
+      'c1',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--etcd',
+      etcd.endpoint,
+      '--force',
+    ]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /- \/spp\/openstack\/vhost\/c1\/phys2\/3/);
+    assert.match(forced.stdout, /- port port-a/);
+    const stored = await hostKeys('c1');
+    assert.deepEqual(Object.keys(stored).sort(), [
+      '/spp/openstack/configuration/c1',
+      '/spp/openstack/vhost/c1/phys1/0',
+    ]);
+  });
+
+  it('reports bad mappings in one line with exit code 2 and writes nothing', async () => {
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'bad',
+      '--mappings',
+      '00:04.0#phys1#3#0xfe',
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(result.stderr, /but 3 vhost\(s\) \(2 per vhost \+ classifier \+ merger\) need 8/);
+    assert.deepEqual(await hostKeys('bad'), {});
+  });
+
+  it('reports a custom layout error naming the file', async () => {
+    const file = join(dir, 'layout.yaml');
+    writeFileSync(
+      file,
+      'vf:\n  - components:\n      - {core: 2, type: bogus, name: c, rx_port: [phy:0], tx_port: [vhost:0]}\n',
+    );
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'bad',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--layout',
+      file,
+      '--dry-run',
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(
+      result.stderr,
+      new RegExp(`${file}: vf\\[0\\]\\.components\\[0\\]\\.type: unknown component type "bogus"`),
+    );
+  });
+});
+
+describe('networking-spp host show / list / destroy', () => {
+  before(async () => {
+    const built = await runCli([
+      'host',
+      'build',
+      '--host',
+      'c2',
+      '--mappings',
+      MAPPINGS,
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    await store.put(keys.vhost('c2', 'phys1', 1), 'port-b');
+    await store.put(
+      keys.bindPort('c2', 'port-b'),
+      '{"mac_address": "fa:16:3e:00:00:02", "vhost_id": 1, "vlan_id": 10}',
+    );
+    await store.put(keys.action('c2', 'port-b'), 'plug');
+    await store.put(keys.portStatus('c2', 'port-b'), 'up');
+    // A host whose name extends c2's must never be touched by c2's commands.
+    const other = await runCli([
+      'host',
+      'build',
+      '--host',
+      'c2x',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(other.code, 0, other.stderr);
+  });
+
+  it('shows the layout and the slot usage as a table', async () => {
+    const result = await runCli(['host', 'show', '--host', 'c2', '--etcd', etcd.endpoint]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^host c2 {2}agent: down/);
+    assert.match(result.stdout, /phy:0 +00:04\.0 +phys1 +0xfe +2 +1 +1/);
+    assert.match(result.stdout, /1 +phys1 +\/tmp\/sock1 +port-b +fa:16:3e:00:00:02 +10 +plug +up/);
+    assert.match(result.stdout, /3 +phys2 +\/tmp\/sock3 +- +free/);
+  });
+
+  it('shows JSON with --json', async () => {
+    const result = await runCli([
+      'host',
+      'show',
+      '--host',
+      'c2',
+      '--json',
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.slots[1].portId, 'port-b');
+    assert.equal(summary.slots[1].vlanId, 10);
+    assert.deepEqual(
+      summary.nics.map((nic: { free: number }) => nic.free),
+      [1, 2],
+    );
+  });
+
+  it('lists hosts with used and free slots per physnet', async () => {
+    const result = await runCli(['host', 'list', '--etcd', etcd.endpoint]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /c2 +phys1 +2 +1 +1 +down/);
+    assert.match(result.stdout, /c2 +phys2 +2 +0 +2 +down/);
+    assert.match(result.stdout, /c2x +phys1 +1 +0 +1/);
+  });
+
+  it('fails clearly for an unknown host', async () => {
+    const result = await runCli(['host', 'show', '--host', 'nope', '--etcd', etcd.endpoint]);
+    assert.equal(result.code, 2);
+    assert.equal(
+      result.stderr.trim(),
+      'networking-spp: host nope has no SPP configuration in etcd',
+    );
+  });
+
+  it('destroys every key of the host in one go and reports them, leaving other hosts alone', async () => {
+    const result = await runCli(['host', 'destroy', '--host', 'c2', '--etcd', etcd.endpoint]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /host c2: removed 8 key\(s\)/);
+    assert.match(result.stdout, /- \/spp\/openstack\/port_status\/c2\/port-b = up/);
+    assert.deepEqual(await hostKeys('c2'), {});
+    assert.equal((await store.get(keys.vhost('c2x', 'phys1', 0)))?.value, 'None');
+    const again = await runCli(['host', 'destroy', '--host', 'c2', '--etcd', etcd.endpoint]);
+    assert.match(again.stdout, /host c2: nothing to remove/);
+  });
+});
