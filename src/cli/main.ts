@@ -1,13 +1,19 @@
 import { Command, CommanderError } from 'commander';
 import { InputError, errorMessage } from '../util/errors.js';
 import { registerBenchCommand } from './bench.js';
+import { registerEmulatorCommand } from './emulator.js';
 import { registerHostCommands } from './host.js';
+import { registerHostsCommands } from './hosts.js';
+import { registerServerCommand } from './server.js';
 import { VERSION } from '../version.js';
 
 /** Every subcommand module exports one `register...(program)` function and is listed here. */
 const registrations: Array<(program: Command) => void> = [
   registerHostCommands,
   registerBenchCommand,
+  registerEmulatorCommand,
+  registerServerCommand,
+  registerHostsCommands,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { IniOptions, parseSeconds } from '../config/ini.js';
+import { parseEndpoints } from '../etcd/connection.js';
+import { runServer } from '../server/index.js';
+import { parseListen, serverOptionsFromIni } from '../server/options.js';
+import { InputError, errorMessage } from '../util/errors.js';
+
+interface ServerFlags {
+  configFile?: string[];
+  listen?: string;
+  etcd?: string;
+  auth?: boolean;
+  bindTimeout?: string;
+  logLevel?: string;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command('server')
+    .description(
+      'run the binding service: the ML2 decisions (bind, unbind, full sync) over HTTP, against etcd',
+    )
+    .option(
+      '--config-file <file>',
+      'oslo-style INI file ([spp] etcd, [spp_server] options; repeatable, later files win)',
+      collect,
+    )
+    .option(
+      '--listen <host:port>',
+      'listen address (default: [spp_server] listen_address:listen_port)',
+    )
+    .option(
+      '--etcd <endpoints>',
+      'etcd HOST:PORT[,HOST:PORT...] (default: [spp] of the config files)',
+    )
+    .option('--no-auth', 'accept /v1/ml2/* requests without a bearer token (trusted networks only)')
+    .option('--bind-timeout <seconds>', 'how long a bind waits for the agent (default 20)')
+    .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .action(async (flags: ServerFlags) => {
+      const options = serverOptionsFromIni(IniOptions.load(flags.configFile ?? []));
+      if (flags.listen) {
+        const listen = parseListen(flags.listen);
+        options.listenAddress = listen.address;
+        options.listenPort = listen.port;
+      }
+      if (flags.etcd) options.etcd.endpoints = parseEndpoints(flags.etcd);
+      if (flags.auth === false) options.authDisabled = true;
+      if (flags.bindTimeout !== undefined) {
+        try {
+          options.bindTimeoutMs = parseSeconds(0.1, 3600)(flags.bindTimeout) * 1000;
+        } catch (error) {
+          throw new InputError(`--bind-timeout ${flags.bindTimeout}: ${errorMessage(error)}`);
+        }
+      }
+      const level = flags.logLevel ?? 'info';
+      if (!LOG_LEVELS.includes(level)) {
+        throw new InputError(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
+      }
+      const logger = pino({ level, base: { service: 'networking-spp-server' } });
+      const controller = new AbortController();
+      const stop = (signal: NodeJS.Signals) => {
+        if (controller.signal.aborted) {
+          logger.warn({ signal }, 'second signal, exiting at once');
+          process.exit(1);
+        }
+        logger.info({ signal }, 'signal received, shutting down');
+        controller.abort();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      try {
+        await runServer(options, controller.signal, { logger });
+      } finally {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+      }
+    });
+}

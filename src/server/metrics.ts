@@ -1,0 +1,154 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ROOT, keys, parseKey } from '../etcd/keys.js';
+import type { EtcdStore } from '../etcd/store.js';
+import { FREE } from '../etcd/values.js';
+
+/** What the binder reports; the Prometheus implementation is below, tests may pass their own. */
+export interface BinderMetrics {
+  bind(result: string, seconds: number): void;
+  unbind(result: string): void;
+  syncChanges(kind: string, count: number): void;
+  etcdRequest(operation: 'read' | 'txn'): void;
+  inflight(delta: number): void;
+}
+
+export const noMetrics: BinderMetrics = {
+  bind: () => undefined,
+  unbind: () => undefined,
+  syncChanges: () => undefined,
+  etcdRequest: () => undefined,
+  inflight: () => undefined,
+};
+
+/** Bind latency buckets (seconds): fine below 10 ms, where binds should be, up to the timeout. */
+const BIND_BUCKETS = [
+  0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
+  0.5, 1, 2.5, 5, 10, 20, 30, 60,
+];
+
+/**
+ * The service's Prometheus registry: binds by result, bind latency, unbinds, sync changes,
+ * etcd requests made by binds, and (read from etcd at scrape time) free vhost slots per
+ * host and physical network and agent liveness per host.
+ */
+export class ServerMetrics implements BinderMetrics {
+  readonly registry = new Registry();
+  private readonly binds: Counter<'result'>;
+  private readonly bindSeconds: Histogram<'result'>;
+  private readonly unbinds: Counter<'result'>;
+  private readonly sync: Counter<'change'>;
+  private readonly etcdRequests: Counter<'operation'>;
+  private readonly inflightBinds: Gauge;
+
+  constructor(store: EtcdStore, options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.binds = new Counter({
+      name: 'spp_server_binds_total',
+      help: 'Port binds answered, by result (bound or the reason it was not)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.bindSeconds = new Histogram({
+      name: 'spp_server_bind_duration_seconds',
+      help: 'Time from receiving a bind to answering it, by result',
+      labelNames: ['result'],
+      buckets: BIND_BUCKETS,
+      registers,
+    });
+    this.unbinds = new Counter({
+      name: 'spp_server_unbinds_total',
+      help: 'Unbinds answered, by result',
+      labelNames: ['result'],
+      registers,
+    });
+    this.sync = new Counter({
+      name: 'spp_server_sync_changes_total',
+      help: 'Changes made (or found impossible) by full syncs, by kind',
+      labelNames: ['change'],
+      registers,
+    });
+    this.etcdRequests = new Counter({
+      name: 'spp_server_etcd_requests_total',
+      help: 'etcd requests made by binds, unbinds and syncs (the shared watch not included)',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.inflightBinds = new Gauge({
+      name: 'spp_server_inflight_binds',
+      help: 'Binds being processed now',
+      registers,
+    });
+    let scrape: Promise<void> | undefined;
+    // Both gauges collect together; one etcd read per scrape.
+    const collect = async () => {
+      scrape ??= readEtcd().finally(() => (scrape = undefined));
+      await scrape;
+    };
+    const freeSlots = new Gauge<'host' | 'physnet'>({
+      name: 'spp_server_free_vhost_slots',
+      help: 'Free vhost slots per host and physical network (read from etcd when scraped)',
+      labelNames: ['host', 'physnet'],
+      registers,
+      collect,
+    });
+    const agentUp = new Gauge<'host'>({
+      name: 'spp_server_agent_alive',
+      help: "1 when the host's SPP agent holds its etcd liveness key, else 0 (hosts with a layout)",
+      labelNames: ['host'],
+      registers,
+      collect,
+    });
+    const readEtcd = async () => {
+      const snapshot = await store.read([
+        { getPrefix: keys.configurationPrefix() },
+        { getPrefix: `${ROOT}vhost/` },
+        { getPrefix: keys.agentPrefix() },
+      ]);
+      freeSlots.reset();
+      agentUp.reset();
+      const hosts = new Set<string>();
+      const alive = new Set<string>();
+      const free = new Map<string, number>();
+      for (const kv of snapshot.kvs) {
+        const parsed = parseKey(kv.key);
+        if (parsed?.kind === 'configuration') hosts.add(parsed.host);
+        else if (parsed?.kind === 'agent') alive.add(parsed.host);
+        else if (parsed?.kind === 'vhost') {
+          const id = `${parsed.host}\u0000${parsed.physnet}`;
+          free.set(id, (free.get(id) ?? 0) + (kv.value === FREE ? 1 : 0));
+        }
+      }
+      for (const [id, count] of free) {
+        const [host, physnet] = id.split('\u0000') as [string, string];
+        freeSlots.set({ host, physnet }, count);
+      }
+      for (const host of hosts) agentUp.set({ host }, alive.has(host) ? 1 : 0);
+    };
+  }
+
+  bind(result: string, seconds: number): void {
+    this.binds.inc({ result });
+    this.bindSeconds.observe({ result }, seconds);
+  }
+
+  unbind(result: string): void {
+    this.unbinds.inc({ result });
+  }
+
+  syncChanges(kind: string, count: number): void {
+    if (count > 0) this.sync.inc({ change: kind }, count);
+  }
+
+  etcdRequest(operation: 'read' | 'txn'): void {
+    this.etcdRequests.inc({ operation });
+  }
+
+  inflight(delta: number): void {
+    this.inflightBinds.inc(delta);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/** Error text for a field of the wrong type: "is required" when absent, else what it must be. */
+const expected =
+  (what: string) =>
+  (issue: { input?: unknown }): string =>
+    issue.input === undefined ? `is required (${what})` : `must be ${what}`;
+
+/** Ids that become part of etcd keys: non-empty, no "/". */
+const keyPart = (what: string) =>
+  z
+    .string({ error: expected(`a string, the ${what}`) })
+    .min(1, `must not be empty (the ${what})`)
+    .max(255, 'must be at most 255 characters')
+    .regex(/^[^/\s]+$/, 'must not contain "/" or white space');
+
+const macAddress = z
+  .string({ error: expected('a MAC address string') })
+  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a MAC address like fa:16:3e:00:00:01');
+
+export const segmentSchema = z.object(
+  {
+    id: z.string({ error: expected('a string, the segment id') }).min(1, 'must not be empty'),
+    network_type: z.string({ error: expected('a string: flat, vlan, vxlan, ...') }),
+    physical_network: z
+      .string({ error: expected('a string or null') })
+      .nullable()
+      .optional(),
+    segmentation_id: z
+      .number({ error: expected('an integer or null') })
+      .int('must be an integer or null')
+      .nullable()
+      .optional(),
+  },
+  { error: expected('a segment object {"id", "network_type", ...}') },
+);
+
+export const bindBodySchema = z.object({
+  port: z.object(
+    {
+      id: keyPart('Neutron port id'),
+      mac_address: macAddress,
+    },
+    { error: expected('an object {"id", "mac_address"}') },
+  ),
+  host: keyPart('compute host name'),
+  segments: z.array(segmentSchema, { error: expected('a list of segments') }),
+  agents: z
+    .array(z.looseObject({ alive: z.boolean({ error: expected('true or false') }) }), {
+      error: expected('a list of agents ({"alive": bool, ...})'),
+    })
+    .optional(),
+});
+export type BindBody = z.infer<typeof bindBodySchema>;
+
+export const unbindBodySchema = z.object({
+  port_id: keyPart('Neutron port id'),
+  host: keyPart('compute host name'),
+});
+export type UnbindBody = z.infer<typeof unbindBodySchema>;
+
+export const syncBodySchema = z.object({
+  ports: z.array(
+    z.object(
+      {
+        id: keyPart('Neutron port id'),
+        host: keyPart('compute host name'),
+        mac_address: macAddress,
+        segment: segmentSchema,
+      },
+      { error: expected('a port object {"id", "host", "mac_address", "segment"}') },
+    ),
+    { error: expected('the list of bound ports') },
+  ),
+  dry_run: z.boolean({ error: expected('true or false') }).optional(),
+});
+export type SyncBody = z.infer<typeof syncBodySchema>;
+
+export const hostParamSchema = keyPart('compute host name');
