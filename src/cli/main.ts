@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { InputError, errorMessage } from '../util/errors.js';
+import { registerAgentCommand } from './agent.js';
 import { registerBenchCommand } from './bench.js';
 import { registerEmulatorCommand } from './emulator.js';
 import { registerHostCommands } from './host.js';
@@ -10,6 +11,7 @@ import { VERSION } from '../version.js';
 /** Every subcommand module exports one `register...(program)` function and is listed here. */
 const registrations: Array<(program: Command) => void> = [
   registerHostCommands,
+  registerAgentCommand,
   registerBenchCommand,
   registerEmulatorCommand,
   registerServerCommand,

@@ -1,0 +1,18 @@
+/** What the agent reports about its work; the Prometheus version lives in prometheus.ts. */
+export interface AgentMetrics {
+  /** A plug or unplug finished (`ok`) or failed; seconds since the agent saw the request. */
+  portAction(action: 'plug' | 'unplug', result: 'ok' | 'error', seconds: number): void;
+  /** SPP differed from etcd without a new request (e.g. after a spp_vf restart) and was repaired. */
+  repair(kind: 'component' | 'vhost', count: number): void;
+  sppCtlError(process: string): void;
+  watchRestart(reason: 'silent' | 'resync'): void;
+  pluggedPorts(count: number): void;
+}
+
+export const noAgentMetrics: AgentMetrics = {
+  portAction: () => undefined,
+  repair: () => undefined,
+  sppCtlError: () => undefined,
+  watchRestart: () => undefined,
+  pluggedPorts: () => undefined,
+};

@@ -1,0 +1,157 @@
+import { Agent, request } from 'undici';
+import type { z } from 'zod';
+import { describeIssues } from '../util/validation.js';
+import type { PortVlan, ProcessList, ProcessStatus } from './status.js';
+import { processListSchema, processStatusSchema } from './status.js';
+
+export type ProcessKind = 'vfs' | 'mirrors';
+
+/** spp-ctl answered with an error status, or could not be reached in time. */
+export class SppCtlError extends Error {
+  override readonly name = 'SppCtlError';
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly body: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface SppCtlOptions {
+  baseUrl: string;
+  /** Deadline of every request, in milliseconds. */
+  timeoutMs: number;
+}
+
+export interface ClassifierChange {
+  action: 'add' | 'del';
+  mac: string;
+  port: string;
+  vlanId?: number;
+}
+
+/** Client of spp-ctl's REST API (SPP-SPEC §3), the calls the agent makes (§9.1). */
+export class SppCtlClient {
+  private readonly dispatcher: Agent;
+
+  constructor(readonly options: SppCtlOptions) {
+    this.dispatcher = new Agent({
+      connections: 4,
+      keepAliveTimeout: 30_000,
+      connectTimeout: options.timeoutMs,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+  }
+
+  async processes(): Promise<ProcessList> {
+    return this.getJson('/v1/processes', processListSchema);
+  }
+
+  async status(kind: ProcessKind, id: number): Promise<ProcessStatus> {
+    return this.getJson(`/v1/${kind}/${id}`, processStatusSchema);
+  }
+
+  async startComponent(
+    kind: ProcessKind,
+    id: number,
+    component: { name: string; core: number; type: string },
+  ): Promise<void> {
+    await this.send('POST', `/v1/${kind}/${id}/components`, component);
+  }
+
+  async attach(
+    kind: ProcessKind,
+    id: number,
+    component: string,
+    port: string,
+    dir: 'rx' | 'tx',
+    vlan: PortVlan = { operation: 'none' },
+  ): Promise<void> {
+    const body: Record<string, unknown> = { action: 'attach', port, dir };
+    if (vlan.operation === 'add') body.vlan = { operation: 'add', id: vlan.id, pcp: 0 };
+    if (vlan.operation === 'del') body.vlan = { operation: 'del' };
+    await this.send(
+      'PUT',
+      `/v1/${kind}/${id}/components/${encodeURIComponent(component)}/ports`,
+      body,
+    );
+  }
+
+  async detach(
+    kind: ProcessKind,
+    id: number,
+    component: string,
+    port: string,
+    dir: 'rx' | 'tx',
+  ): Promise<void> {
+    await this.send('PUT', `/v1/${kind}/${id}/components/${encodeURIComponent(component)}/ports`, {
+      action: 'detach',
+      port,
+      dir,
+    });
+  }
+
+  async classifierTable(id: number, change: ClassifierChange): Promise<void> {
+    const body: Record<string, unknown> = {
+      action: change.action,
+      type: change.vlanId === undefined ? 'mac' : 'vlan',
+      mac_address: change.mac,
+      port: change.port,
+    };
+    if (change.vlanId !== undefined) body.vlan = change.vlanId;
+    await this.send('PUT', `/v1/vfs/${id}/classifier_table`, body);
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async getJson<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
+    const text = await this.send('GET', path);
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch {
+      throw new SppCtlError(`GET ${path}: spp-ctl answered with invalid JSON`, 200, text);
+    }
+    const result = schema.safeParse(document);
+    if (!result.success) {
+      throw new SppCtlError(
+        `GET ${path}: unexpected answer: ${describeIssues('', result.error)}`,
+        200,
+        text,
+      );
+    }
+    return result.data;
+  }
+
+  private async send(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: unknown,
+  ): Promise<string> {
+    let response;
+    try {
+      response = await request(`${this.options.baseUrl}${path}`, {
+        method,
+        dispatcher: this.dispatcher,
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
+    } catch (error) {
+      throw new SppCtlError(`${method} ${path}: ${(error as Error).message}`, undefined, '');
+    }
+    const text = await response.body.text();
+    if (response.statusCode >= 400) {
+      throw new SppCtlError(
+        `${method} ${path}: ${response.statusCode} ${text}`,
+        response.statusCode,
+        text,
+      );
+    }
+    return text;
+  }
+}
