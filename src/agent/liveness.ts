@@ -45,7 +45,11 @@ export class Liveness {
     const lease = this.lease;
     this.lease = undefined;
     if (!lease) return;
-    await Promise.race([lease.revoke().catch(() => undefined), sleep(timeoutMs)]);
+    const deadline = new AbortController();
+    await Promise.race([
+      lease.revoke().catch(() => undefined),
+      sleep(timeoutMs, deadline.signal),
+    ]).finally(() => deadline.abort());
   }
 
   private async beat(confirmWithinMs: number): Promise<void> {

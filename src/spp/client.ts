@@ -132,19 +132,26 @@ export class SppCtlClient {
     path: string,
     body?: unknown,
   ): Promise<string> {
+    // undici's own timeouts tick at a coarse granularity; an abort signal is exact.
+    const deadline = AbortSignal.timeout(this.options.timeoutMs);
     let response;
+    let text: string;
     try {
       response = await request(`${this.options.baseUrl}${path}`, {
         method,
         dispatcher: this.dispatcher,
+        signal: deadline,
         ...(body === undefined
           ? {}
           : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       });
+      text = await response.body.text();
     } catch (error) {
-      throw new SppCtlError(`${method} ${path}: ${(error as Error).message}`, undefined, '');
+      const reason = deadline.aborted
+        ? `no answer within ${this.options.timeoutMs} ms (timed out)`
+        : (error as Error).message;
+      throw new SppCtlError(`${method} ${path}: ${reason}`, undefined, '');
     }
-    const text = await response.body.text();
     if (response.statusCode >= 400) {
       throw new SppCtlError(
         `${method} ${path}: ${response.statusCode} ${text}`,
