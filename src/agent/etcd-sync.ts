@@ -85,7 +85,9 @@ export class EtcdSync {
       if (this.resyncRequested) {
         this.resyncRequested = false;
         this.metrics.watchRestart('resync');
-        if ((await this.load(signal)) === undefined) break;
+        const revision = await this.load(signal);
+        if (revision === undefined) break;
+        this.logger.info({ revision }, 'host keys re-read; watching again');
         this.handlers.reloaded();
       }
     }

@@ -9,6 +9,7 @@ import {
 import { Etcd3, isRecoverableError } from 'etcd3';
 import type { IOptions } from 'etcd3';
 import { InputError, errorMessage } from '../util/errors.js';
+import { guardEtcdWatchResponses } from './watch-guard.js';
 
 export interface EtcdTls {
   caFile: string;
@@ -104,5 +105,6 @@ export function createEtcdClient(settings: EtcdSettings): Etcd3 {
     };
   }
   if (settings.auth) options.auth = { ...settings.auth };
+  guardEtcdWatchResponses();
   return new Etcd3(options);
 }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { keys } from '../../src/etcd/keys.js';
+import type { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/etcd/store.js';
 import { FREE } from '../../src/etcd/values.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
+import { TcpProxy } from '../../src/lab/tcp-proxy.js';
 import { waitFor } from '../harness/wait.js';
 import { WIRE_MAC, frame } from './frames.js';
 import type { ComputeHostFixture } from './host-fixture.js';
@@ -117,6 +119,37 @@ describe('agent recovery and robustness (real etcd, emulator, agent process)', (
     assert.deepEqual(fromWire(node, 1, second), ['vhost:2']);
     assert.deepEqual(fromWire(node, 0, first), []);
     assert.equal(agent.child.exitCode, null, 'agent still running');
+  });
+
+  test('cut off from etcd while its history is compacted: the agent re-reads and catches up', async () => {
+    const [etcdHost = '', etcdPort = ''] = etcd.endpoint.split(':');
+    const proxy = await TcpProxy.start(etcdHost, Number(etcdPort));
+    try {
+      const node = await host('partition', { etcd: proxy.endpoint });
+      const agent = await node.startAgent();
+      const first = flatPort('pt-1', 0);
+      await requestPlug(store, node.host, first);
+      await waitForUp(store, node.host, first.portId);
+
+      proxy.cut();
+      const second = vlanPort('pt-2', 3, 130);
+      await requestPlug(store, node.host, second);
+      await requestUnplug(store, node.host, first.portId);
+      const latest = await store.put('/spp/openstack/test/noise', 'x');
+      await (store.client as Etcd3).kv.compact({ revision: String(latest), physical: true });
+      proxy.restore();
+
+      await waitForUp(store, node.host, second.portId, 20_000);
+      await waitForUnplugged(store, node.host, first, 20_000);
+      assert.ok(
+        agent.logs.some((line) => line.msg === 'etcd cancelled a watch; re-reading the host'),
+        'the compacted watch was noticed',
+      );
+      assert.deepEqual(fromWire(node, 1, second), ['vhost:3']);
+      assert.deepEqual(fromWire(node, 0, first), []);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   test('a restarted spp_vf is rebuilt and its ports re-plugged by the reconcile pass', async () => {
