@@ -7,4 +7,6 @@ export interface BenchSuite {
   run(options: Record<string, string | boolean | undefined>): Promise<void>;
 }
 
-export const benchSuites: Record<string, () => Promise<BenchSuite>> = {};
+export const benchSuites: Record<string, () => Promise<BenchSuite>> = {
+  emulator: async () => (await import('./emulator.js')).emulatorBench,
+};
