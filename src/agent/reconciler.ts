@@ -67,6 +67,8 @@ export class Reconciler {
   private readonly vhostProblems = new Map<number, string>();
   private layoutError: string | undefined;
   private pluggedCount = -1;
+  /** A full pass has succeeded since start: SPP matched etcd at least once. */
+  private reconciled = false;
 
   constructor(
     private readonly hostKeys: HostKeys,
@@ -163,6 +165,7 @@ export class Reconciler {
 
   /** One reconcile pass over the dirty spp_vf processes (or all of them). */
   private async pass(reason: PassReason, signal: AbortSignal): Promise<void> {
+    const passStarted = performance.now();
     const all = this.dirtyAll;
     const dirty = new Set(this.dirty);
     this.dirtyAll = false;
@@ -207,6 +210,16 @@ export class Reconciler {
     } else {
       this.backoff.reset();
       this.retryAt = this.recheckAt;
+      if (all && !this.reconciled && !signal.aborted) {
+        this.reconciled = true;
+        this.logger.info(
+          {
+            plugged: desired.plugs.length,
+            duration_ms: Math.round((performance.now() - passStarted) * 10) / 10,
+          },
+          'host reconciled',
+        );
+      }
     }
   }
 

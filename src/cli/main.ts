@@ -1,24 +1,26 @@
 import { Command, CommanderError } from 'commander';
 import { InputError, errorMessage } from '../util/errors.js';
-import { registerAgentCommand } from './agent.js';
-import { registerBenchCommand } from './bench.js';
-import { registerEmulatorCommand } from './emulator.js';
-import { registerHostCommands } from './host.js';
-import { registerHostsCommands } from './hosts.js';
-import { registerServerCommand } from './server.js';
 import { VERSION } from '../version.js';
 
-/** Every subcommand module exports one `register...(program)` function and is listed here. */
-const registrations: Array<(program: Command) => void> = [
-  registerHostCommands,
-  registerAgentCommand,
-  registerBenchCommand,
-  registerEmulatorCommand,
-  registerServerCommand,
-  registerHostsCommands,
-];
+type Registration = (program: Command) => void;
 
-export function buildProgram(): Command {
+/**
+ * Every subcommand module exports one `register...(program)` function. Modules are loaded
+ * only for the subcommand being run (all of them for help): the agent's start-up time
+ * should not include the binding service's HTTP framework.
+ */
+const commandModules: Record<string, () => Promise<Registration>> = {
+  host: async () => (await import('./host.js')).registerHostCommands,
+  agent: async () => (await import('./agent.js')).registerAgentCommand,
+  bench: async () => (await import('./bench.js')).registerBenchCommand,
+  emulator: async () => (await import('./emulator.js')).registerEmulatorCommand,
+  server: async () => (await import('./server.js')).registerServerCommand,
+  hosts: async () => (await import('./hosts.js')).registerHostsCommands,
+};
+/** Subcommands registered by another subcommand's module. */
+const commandAliases: Record<string, string> = { ports: 'hosts' };
+
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('networking-spp')
     .description(
       'OpenStack networking for Soft Patch Panel: host layouts, SPP emulator, agent, binding service',
@@ -26,14 +28,17 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const register of registrations) register(program);
+  const name = argv[2] ?? '';
+  const wanted = commandModules[commandAliases[name] ?? name];
+  const loaders = wanted ? [wanted] : Object.values(commandModules);
+  for (const register of await Promise.all(loaders.map((load) => load()))) register(program);
   return program;
 }
 
 /** Runs the CLI; bad input ends with one clear line on stderr and exit code 2, never a stack trace. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {

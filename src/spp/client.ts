@@ -1,5 +1,6 @@
-import { Agent, request } from 'undici';
+import { Agent, request } from 'node:http';
 import type { z } from 'zod';
+import { errorMessage } from '../util/errors.js';
 import { describeIssues } from '../util/validation.js';
 import type { PortVlan, ProcessList, ProcessStatus } from './status.js';
 import { processListSchema, processStatusSchema } from './status.js';
@@ -33,17 +34,11 @@ export interface ClassifierChange {
 
 /** Client of spp-ctl's REST API (SPP-SPEC §3), the calls the agent makes (§9.1). */
 export class SppCtlClient {
-  private readonly dispatcher: Agent;
+  // node:http rather than undici: the agent's start-up time is a target, and undici's
+  // module graph alone costs a third of it; keep-alive and exact deadlines are all we need.
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4, keepAliveMsecs: 30_000 });
 
-  constructor(readonly options: SppCtlOptions) {
-    this.dispatcher = new Agent({
-      connections: 4,
-      keepAliveTimeout: 30_000,
-      connectTimeout: options.timeoutMs,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    });
-  }
+  constructor(readonly options: SppCtlOptions) {}
 
   async processes(): Promise<ProcessList> {
     return this.getJson('/v1/processes', processListSchema);
@@ -105,7 +100,7 @@ export class SppCtlClient {
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.agent.destroy();
   }
 
   private async getJson<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
@@ -132,26 +127,13 @@ export class SppCtlClient {
     path: string,
     body?: unknown,
   ): Promise<string> {
-    // undici's own timeouts tick at a coarse granularity; an abort signal is exact.
-    const deadline = AbortSignal.timeout(this.options.timeoutMs);
-    let response;
-    let text: string;
+    let response: { statusCode: number; text: string };
     try {
-      response = await request(`${this.options.baseUrl}${path}`, {
-        method,
-        dispatcher: this.dispatcher,
-        signal: deadline,
-        ...(body === undefined
-          ? {}
-          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-      });
-      text = await response.body.text();
+      response = await this.exchange(method, path, body);
     } catch (error) {
-      const reason = deadline.aborted
-        ? `no answer within ${this.options.timeoutMs} ms (timed out)`
-        : (error as Error).message;
-      throw new SppCtlError(`${method} ${path}: ${reason}`, undefined, '');
+      throw new SppCtlError(`${method} ${path}: ${errorMessage(error)}`, undefined, '');
     }
+    const { text } = response;
     if (response.statusCode >= 400) {
       throw new SppCtlError(
         `${method} ${path}: ${response.statusCode} ${text}`,
@@ -160,5 +142,45 @@ export class SppCtlClient {
       );
     }
     return text;
+  }
+
+  /** One HTTP exchange with a deadline covering connect, answer and body. */
+  private exchange(
+    method: string,
+    path: string,
+    body: unknown,
+  ): Promise<{ statusCode: number; text: string }> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const url = new URL(path, this.options.baseUrl);
+    return new Promise((resolve, reject) => {
+      const fail = (error: Error) =>
+        reject(
+          error.name === 'AbortError'
+            ? new Error(`no answer within ${this.options.timeoutMs} ms (timed out)`)
+            : error,
+        );
+      const req = request(
+        url,
+        {
+          method,
+          agent: this.agent,
+          headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+          signal: AbortSignal.timeout(this.options.timeoutMs),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({
+              statusCode: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+          res.on('error', fail);
+        },
+      );
+      req.on('error', fail);
+      req.end(payload);
+    });
   }
 }
