@@ -16,6 +16,8 @@ import type { CustomLayout } from '../layout/generate.js';
 import { planHostLayout } from '../layout/host-layout.js';
 import type { ComponentConfig, HostConfig } from '../layout/schema.js';
 import { InputError } from '../util/errors.js';
+import type { Percentiles } from './stats.js';
+import { percentiles } from './stats.js';
 import type { BenchSuite } from './suites.js';
 
 /**
@@ -36,22 +38,6 @@ const INJECT_SAMPLES = 2000;
 const INPROCESS_FRAMES = 20_000;
 const WARM_UP = 200;
 const CLI_TIMEOUT_MS = 30_000;
-
-interface Percentiles {
-  p50: number;
-  p99: number;
-  max: number;
-  n: number;
-}
-
-function percentiles(samples: number[]): Percentiles {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => {
-    const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-    return Math.round((sorted[index] ?? NaN) * 1000) / 1000;
-  };
-  return { p50: at(0.5), p99: at(0.99), max: at(1), n: sorted.length };
-}
 
 function vhostsOption(value: string | boolean | undefined): number {
   if (value === undefined || value === false) return DEFAULT_VHOSTS;
