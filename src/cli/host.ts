@@ -1,13 +1,21 @@
 import type { Command } from 'commander';
-import { buildHost, destroyHost } from '../hosts/admin.js';
+import {
+  ETCD_DEFAULT_MAX_TXN_OPS,
+  HostBuildError,
+  MIN_TXN_OPS,
+  buildHost,
+  destroyHost,
+} from '../hosts/admin.js';
+import { keys } from '../etcd/keys.js';
 import { describeHost, describeHosts } from '../hosts/summary.js';
 import type { HostSummary } from '../hosts/summary.js';
 import { loadCustomLayout } from '../layout/custom.js';
 import { planHostLayout } from '../layout/host-layout.js';
 import { pythonJsonDumps } from '../layout/pyjson.js';
-import { InputError } from '../util/errors.js';
+import { InputError, errorMessage } from '../util/errors.js';
+import type { EtcdStore } from '../etcd/store.js';
 import type { EtcdFlags } from './etcd-flags.js';
-import { withEtcdFlags, withStore } from './etcd-flags.js';
+import { etcdSettingsFromFlags, withEtcdFlags, withStore } from './etcd-flags.js';
 import { renderTable } from './table.js';
 
 interface BuildFlags extends EtcdFlags {
@@ -17,9 +25,60 @@ interface BuildFlags extends EtcdFlags {
   layout?: string;
   force?: boolean;
   dryRun?: boolean;
+  maxTxnOps: number;
 }
 
+function parseMaxTxnOps(text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < MIN_TXN_OPS) {
+    throw new InputError(`--max-txn-ops: "${text}" must be an integer of at least ${MIN_TXN_OPS}`);
+  }
+  return value;
+}
+
+const ETCD_HELP = `
+etcd: --etcd HOST:PORT[,HOST:PORT...], else [spp] of the --config-file files:
+etcd_endpoints (a list), or else etcd_host + etcd_port (the original's options),
+etcd_timeout (request deadline, s), TLS with etcd_ca_cert [+ etcd_cert + etcd_key], and
+etcd_username + etcd_password; else 127.0.0.1:2379.`;
+
+const BUILD_HELP = `
+Writing: the configuration key plus every vhost slot and mirror slot (None) go to etcd in
+ONE transaction when they fit in etcd's --max-txn-ops (default 128 operations). A bigger
+host is written in several transactions so that no reader ever sees it half-written:
+agents and the binding service use a host only while its configuration key exists, so
+the first transaction takes a build lock (a leased key ${keys.buildLock('<host>')}),
+deletes the configuration key first and clears the old slots, the next ones write the
+slots, and the last writes the configuration key and releases the lock. A second build
+of the same host meanwhile is refused; if a step fails, what was written is removed and
+the previous layout is restored. A host with ports plugged is refused unless --force.
+
+Mappings are refused, naming the entry and field, for: a field count other than 4, a
+malformed PCI address, a physical network with space, "/", "#" or ",", a vhost count
+that is not a decimal of at least 1, a core mask that is not hexadecimal, is zero or
+reaches core 128, a mask with fewer than 2n+2 worker cores for n vhosts without --layout
+(the lowest core is the DPDK master), a PCI address or physical network given twice, and
+worker cores shared by two NICs or by a NIC and the mirrors.`;
+
 const out = (text: string) => process.stdout.write(`${text}\n`);
+
+/** Like withStore, but a failure of the etcd client names the etcd it tried to reach. */
+async function withEtcd<T>(flags: EtcdFlags, work: (store: EtcdStore) => Promise<T>): Promise<T> {
+  const { endpoints } = etcdSettingsFromFlags(flags);
+  try {
+    return await withStore(flags, work);
+  } catch (error) {
+    if (error instanceof InputError || error instanceof HostBuildError) throw error;
+    throw new Error(
+      `etcd at ${endpoints.join(',')}: ${errorMessage(error)
+        .trim()
+        .replace(/\s*\n\s*/g, ' ')}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
 
 async function runBuild(flags: BuildFlags): Promise<void> {
   const custom = flags.layout
@@ -35,16 +94,25 @@ async function runBuild(flags: BuildFlags): Promise<void> {
     out(pythonJsonDumps(config));
     return;
   }
-  const result = await withStore(flags, (store) =>
-    buildHost(store, flags.host, config, { force: flags.force ?? false }),
+  const result = await withEtcd(flags, (store) =>
+    buildHost(store, flags.host, config, {
+      force: flags.force ?? false,
+      maxTxnOps: flags.maxTxnOps,
+    }),
   );
-  out(`host ${flags.host}: wrote ${result.written.length} key(s) at revision ${result.revision}`);
+  const how =
+    result.transactions === 1
+      ? 'in one transaction'
+      : `in ${result.transactions} transactions (more than --max-txn-ops ${flags.maxTxnOps} operations: build lock held, slots first, configuration key last)`;
+  out(
+    `host ${flags.host}: wrote ${result.written.length} key(s) ${how}, at revision ${result.revision}`,
+  );
   for (const key of result.written) out(`  + ${key}`);
   for (const key of result.removed) out(`  - ${key}`);
 }
 
 async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
-  const removed = await withStore(flags, (store) => destroyHost(store, flags.host));
+  const removed = await withEtcd(flags, (store) => destroyHost(store, flags.host));
   if (removed.length === 0) {
     out(`host ${flags.host}: nothing to remove`);
     return;
@@ -125,7 +193,8 @@ function renderHost(summary: HostSummary): string {
 export function registerHostCommands(program: Command): void {
   const host = program
     .command('host')
-    .description('write, inspect and remove host SPP layouts in etcd');
+    .description('write, inspect and remove host SPP layouts in etcd')
+    .addHelpText('after', ETCD_HELP);
   withEtcdFlags(
     host
       .command('build')
@@ -135,12 +204,21 @@ export function registerHostCommands(program: Command): void {
       .option('--mirror <spec>', 'mirrors for tap-as-a-service: count#coremask')
       .option('--layout <file>', 'custom component layout (YAML) instead of the generated one')
       .option('--force', 'overwrite a host that has ports plugged (their port keys are removed)')
-      .option('--dry-run', 'print the configuration JSON instead of writing it'),
+      .option('--dry-run', 'print the configuration JSON instead of writing it')
+      .option(
+        '--max-txn-ops <n>',
+        "etcd's --max-txn-ops: most operations per transaction",
+        parseMaxTxnOps,
+        ETCD_DEFAULT_MAX_TXN_OPS,
+      )
+      .addHelpText('after', BUILD_HELP + '\n' + ETCD_HELP),
   ).action(runBuild);
   withEtcdFlags(
     host
       .command('destroy')
-      .description("remove all of a host's keys in one transaction")
+      .description(
+        "remove all of a host's keys (configuration first, every key family by prefix) in one transaction",
+      )
       .requiredOption('--host <host>', 'compute host name'),
   ).action(runDestroy);
   withEtcdFlags(
@@ -150,7 +228,7 @@ export function registerHostCommands(program: Command): void {
       .requiredOption('--host <host>', 'compute host name')
       .option('--json', 'print JSON'),
   ).action(async (flags: EtcdFlags & { host: string; json?: boolean }) => {
-    const summary = await withStore(flags, (store) => describeHost(store, flags.host));
+    const summary = await withEtcd(flags, (store) => describeHost(store, flags.host));
     if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
     out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
   });
@@ -160,7 +238,7 @@ export function registerHostCommands(program: Command): void {
       .description('list hosts with used/free slots per physical network')
       .option('--json', 'print JSON'),
   ).action(async (flags: EtcdFlags & { json?: boolean }) => {
-    const summaries = await withStore(flags, (store) => describeHosts(store));
+    const summaries = await withEtcd(flags, (store) => describeHosts(store));
     if (flags.json) {
       out(JSON.stringify(summaries, null, 2));
       return;

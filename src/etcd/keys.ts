@@ -59,6 +59,11 @@ export const keys = {
   /** New in this project: the agent's lease-bound liveness record. */
   agent: (host: string) => `${ROOT}agent/${hostSegment(host)}`,
   agentPrefix: () => `${ROOT}agent/`,
+  /**
+   * New in this project: held (with a lease) by a `host build` that needs several
+   * transactions, so that two builds of one host cannot interleave.
+   */
+  buildLock: (host: string) => `${ROOT}build_lock/${hostSegment(host)}`,
   /** `<ROOT><kind>/<host>/`: every key of one family for one host. */
   hostPrefix: (kind: KeyKind, host: string) => `${ROOT}${kind}/${hostSegment(host)}/`,
 };

@@ -1,4 +1,5 @@
-import type { Etcd3, IOperation, Watcher } from 'etcd3';
+import type { ComparatorBuilder, Etcd3, ICompare, IOperation, Watcher } from 'etcd3';
+import { errorMessage } from '../util/errors.js';
 import type { EtcdSettings } from './connection.js';
 import { createEtcdClient } from './connection.js';
 
@@ -21,7 +22,9 @@ export type Condition =
   | { key: string; equals: string }
   | { key: string; absent: true }
   | { key: string; present: true }
-  | { key: string; modRevision: number };
+  | { key: string; modRevision: number }
+  /** No key under `prefix` was written after `revision` (keys deleted since are not seen). */
+  | { prefix: string; notModifiedAfter: number };
 
 /** A read inside a transaction: one key, or every key under a prefix. */
 export type Read = { get: string } | { getPrefix: string };
@@ -95,6 +98,28 @@ function withPrevious<T extends IOperation>(builder: T): T {
   return builder;
 }
 
+/** The end of the key range holding every key that starts with `prefix`. */
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let index = end.length - 1; index >= 0; index--) {
+    if ((end[index] as number) < 0xff) {
+      end[index] = (end[index] as number) + 1;
+      return end.subarray(0, index + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+type Comparison = [string, 'Value' | 'Version' | 'Mod', '==' | '>' | '<', string | number];
+
+function comparison(condition: Condition): Comparison {
+  if ('prefix' in condition) return [condition.prefix, 'Mod', '<', condition.notModifiedAfter + 1];
+  if ('equals' in condition) return [condition.key, 'Value', '==', condition.equals];
+  if ('absent' in condition) return [condition.key, 'Version', '==', 0];
+  if ('present' in condition) return [condition.key, 'Version', '>', 0];
+  return [condition.key, 'Mod', '==', condition.modRevision];
+}
+
 /**
  * Thin typed access to etcd for networking-spp: reads with revisions, compare-and-swap,
  * multi-key transactions, and watches that resume from a revision.
@@ -166,13 +191,7 @@ export class EtcdStore {
     success: Operation[],
     failure: Operation[] = [],
   ): Promise<TxnResult> {
-    let builder = this.client.if('/', 'Version', '>', -1);
-    conditions.forEach((condition, index) => {
-      const [key, field, cmp, value] = this.comparison(condition);
-      builder =
-        index === 0 ? this.client.if(key, field, cmp, value) : builder.and(key, field, cmp, value);
-    });
-    const response = await builder
+    const response = await this.guarded(conditions)
       .then(...success.map((op) => this.operation(op)))
       .else(...failure.map((op) => this.operation(op)))
       .commit();
@@ -183,13 +202,25 @@ export class EtcdStore {
     return { succeeded: response.succeeded, revision: Number(response.header.revision), kvs };
   }
 
-  private comparison(
-    condition: Condition,
-  ): [string, 'Value' | 'Version' | 'Mod', '==' | '>', string | number] {
-    if ('equals' in condition) return [condition.key, 'Value', '==', condition.equals];
-    if ('absent' in condition) return [condition.key, 'Version', '==', 0];
-    if ('present' in condition) return [condition.key, 'Version', '>', 0];
-    return [condition.key, 'Mod', '==', condition.modRevision];
+  /** A transaction builder whose compare list is `conditions` (always true when empty). */
+  private guarded(conditions: Condition[]): ComparatorBuilder {
+    const builder = this.client.if('/', 'Version', '>', -1);
+    const compares = (builder as unknown as { request: { compare: Array<Promise<ICompare>> } })
+      .request.compare;
+    compares.length = 0;
+    for (const condition of conditions) {
+      const [key, field, cmp, value] = comparison(condition);
+      builder.and(key, field, cmp, value);
+      if ('prefix' in condition) {
+        // etcd3's builder has no range compares; etcd compares every key in [key, range_end).
+        const last = compares.length - 1;
+        compares[last] = (compares[last] as Promise<ICompare>).then((compare) => ({
+          ...compare,
+          range_end: prefixEnd(condition.prefix),
+        }));
+      }
+    }
+    return builder;
   }
 
   private operation(op: Operation): IOperation {
@@ -281,13 +312,7 @@ export class EtcdStore {
     prefixes: string[],
     conditions: Condition[] = [],
   ): Promise<{ succeeded: boolean; revision: number; deleted: KeyValue[] }> {
-    let builder = this.client.if('/', 'Version', '>', -1);
-    conditions.forEach((condition, index) => {
-      const [key, field, cmp, value] = this.comparison(condition);
-      builder =
-        index === 0 ? this.client.if(key, field, cmp, value) : builder.and(key, field, cmp, value);
-    });
-    const response = await builder
+    const response = await this.guarded(conditions)
       .then(
         ...keys.map((key) => withPrevious(this.client.delete().key(key))),
         ...prefixes.map((prefix) => withPrevious(this.client.delete().prefix(prefix))),
@@ -299,6 +324,21 @@ export class EtcdStore {
         deleted.push(toKeyValue(kv));
     }
     return { succeeded: response.succeeded, revision: Number(response.header.revision), deleted };
+  }
+
+  /** Grants a lease that expires `ttlSeconds` after the grant unless revoked; returns its id. */
+  async grantLease(ttlSeconds: number): Promise<string> {
+    const response = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    return String(response.ID);
+  }
+
+  /** Revokes a lease: every key attached to it is deleted. An expired lease is not an error. */
+  async revokeLease(id: string): Promise<void> {
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: id });
+    } catch (error) {
+      if (!/requested lease not found/.test(errorMessage(error))) throw error;
+    }
   }
 
   async ping(): Promise<void> {

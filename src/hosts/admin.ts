@@ -1,10 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Condition, EtcdStore, KeyValue, Operation } from '../etcd/store.js';
 import { HOST_PREFIX_KINDS, keys } from '../etcd/keys.js';
 import { FREE } from '../etcd/values.js';
 import { pythonJsonDumps } from '../layout/pyjson.js';
 import type { HostConfig } from '../layout/schema.js';
-import { InputError } from '../util/errors.js';
+import { InputError, errorMessage } from '../util/errors.js';
+import type { HostState } from './state.js';
 import { readHostState } from './state.js';
+
+/** etcd's default `--max-txn-ops`: the most operations one transaction may carry. */
+export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
+/** The fewest operations per transaction a chunked build needs (its first transaction). */
+export const MIN_TXN_OPS = 10;
+const LOCK_TTL_SECONDS = 60;
+const ATTEMPTS = 5;
+
+/** A build that could not complete for a reason other than bad input or etcd being unreachable. */
+export class HostBuildError extends Error {
+  override readonly name = 'HostBuildError';
+}
+
+const PORT_KINDS = [
+  'bind_port',
+  'action',
+  'port_status',
+  'tap_info',
+  'tap_action',
+  'tap_status',
+] as const;
 
 /** The slot keys (all `None`) that belong to a host configuration, in vhost order. */
 export function slotKeys(host: string, config: HostConfig): string[] {
@@ -18,78 +42,311 @@ export function slotKeys(host: string, config: HostConfig): string[] {
   return result;
 }
 
+export interface BuildOptions {
+  force: boolean;
+  /** Operations etcd accepts in one transaction (its `--max-txn-ops`, default 128). */
+  maxTxnOps?: number;
+  /** Lifetime of the build lock of a chunked build: a crashed build frees the host after it. */
+  lockTtlSeconds?: number;
+  /** Test seam: runs after each transaction of a chunked build (1-based count). */
+  afterTransaction?: (count: number) => Promise<void>;
+}
+
 export interface BuildResult {
   revision: number;
   written: string[];
   removed: string[];
+  /** 1 when everything fit in one transaction. */
+  transactions: number;
+}
+
+/** The host's slots as they are in etcd, and what `--force` would take away. */
+function inUse(state: HostState): string[] {
+  const used = state.slots.filter((slot) => slot.portId !== null);
+  return [
+    ...used.map((slot) => `vhost ${slot.vhostId} (${slot.physnet}) = port ${slot.portId}`),
+    ...state.mirrors
+      .filter((mirror) => mirror.flowId !== null)
+      .map((mirror) => `mirror ${mirror.mirrorId} = tap flow ${mirror.flowId}`),
+    ...[...state.ports.keys()]
+      .filter((portId) => !used.some((slot) => slot.portId === portId))
+      .map((portId) => `port ${portId} (bind_port/action keys)`),
+  ];
+}
+
+function existingSlots(host: string, state: HostState): string[] {
+  return [
+    ...state.slots.map((slot) => keys.vhost(host, slot.physnet, slot.vhostId)),
+    ...state.mirrors.map((mirror) => keys.mirror(host, mirror.mirrorId)),
+  ];
+}
+
+/** Nothing of the host changed since `state` was read, and no chunked build holds it. */
+function unchangedGuard(host: string, state: HostState): Condition[] {
+  const configKey = keys.configuration(host);
+  return [
+    { key: keys.buildLock(host), absent: true },
+    state.configKv
+      ? { key: configKey, modRevision: state.configKv.modRevision }
+      : { key: configKey, absent: true },
+    ...HOST_PREFIX_KINDS.map((kind) => ({
+      prefix: keys.hostPrefix(kind, host),
+      notModifiedAfter: state.revision,
+    })),
+  ];
+}
+
+async function refuseIfLocked(store: EtcdStore, host: string): Promise<void> {
+  const lock = await store.get(keys.buildLock(host));
+  if (lock) {
+    throw new InputError(
+      `host ${host} is being built by another host build (${lock.value}); try again when it has finished (a crashed build frees the host within ${LOCK_TTL_SECONDS} s)`,
+    );
+  }
+}
+
+function tooManyOps(error: unknown, count: number, maxTxnOps: number): Error {
+  if (!/too many operations in txn request/.test(errorMessage(error))) return error as Error;
+  return new InputError(
+    `etcd refused a transaction of ${count} operations (its --max-txn-ops is below the ${maxTxnOps} assumed): pass --max-txn-ops with etcd's value`,
+  );
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size)
+    chunks.push(items.slice(start, start + size));
+  return chunks;
 }
 
 /**
- * Writes `configuration/<host>` and every slot as `None` in one transaction. Refuses when
- * the host already has ports or tap flows holding slots, unless `force`, in which case
- * their port keys are removed too (the agent then unplugs what SPP still carries).
+ * Writes `configuration/<host>` and every slot as `None`. Refuses when the host already
+ * has ports or tap flows holding slots, unless `force`, in which case their port keys are
+ * removed too (the agent then unplugs what SPP still carries).
+ *
+ * When the whole write fits in one etcd transaction (`maxTxnOps`) it is one transaction.
+ * Otherwise see `buildChunked`: readers never see a half-written host, because agents and
+ * the binding service only use a host whose configuration key exists, and that key is
+ * removed first and written last.
  */
 export async function buildHost(
   store: EtcdStore,
   host: string,
   config: HostConfig,
-  options: { force: boolean },
+  options: BuildOptions,
 ): Promise<BuildResult> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+  const maxTxnOps = options.maxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS;
+  if (!Number.isInteger(maxTxnOps) || maxTxnOps < MIN_TXN_OPS) {
+    throw new InputError(`max-txn-ops must be an integer of at least ${MIN_TXN_OPS}`);
+  }
+  const configKey = keys.configuration(host);
+  const newSlots = slotKeys(host, config);
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    await refuseIfLocked(store, host);
     const state = await readHostState(store, host);
-    const used = state.slots.filter((slot) => slot.portId !== null);
-    const usedMirrors = state.mirrors.filter((mirror) => mirror.flowId !== null);
-    if (!options.force && (used.length > 0 || usedMirrors.length > 0 || state.ports.size > 0)) {
-      const inUse = [
-        ...used.map((slot) => `vhost ${slot.vhostId} (${slot.physnet}) = port ${slot.portId}`),
-        ...usedMirrors.map((mirror) => `mirror ${mirror.mirrorId} = tap flow ${mirror.flowId}`),
-        ...[...state.ports.keys()]
-          .filter((portId) => !used.some((slot) => slot.portId === portId))
-          .map((portId) => `port ${portId} (bind_port/action keys)`),
-      ];
+    const using = inUse(state);
+    if (!options.force && using.length > 0) {
       throw new InputError(
-        `host ${host} has ports plugged, refusing to overwrite its layout (use --force to reset it): ${inUse.join('; ')}`,
+        `host ${host} has ports plugged, refusing to overwrite its layout (use --force to reset it): ${using.join('; ')}`,
       );
     }
-    const newSlots = slotKeys(host, config);
-    const oldSlots = [
-      ...state.slots.map((slot) => keys.vhost(host, slot.physnet, slot.vhostId)),
-      ...state.mirrors.map((mirror) => keys.mirror(host, mirror.mirrorId)),
+    const stale = existingSlots(host, state).filter((key) => !newSlots.includes(key));
+    const removed = [
+      ...stale,
+      ...(options.force ? [...state.ports.keys()].map((portId) => `port ${portId}`) : []),
     ];
-    const stale = oldSlots.filter((key) => !newSlots.includes(key));
-    const portPrefixes = options.force
-      ? (
-          ['bind_port', 'action', 'port_status', 'tap_info', 'tap_action', 'tap_status'] as const
-        ).map((kind) => keys.hostPrefix(kind, host))
-      : [];
-    const configKey = keys.configuration(host);
-    const configKv = await store.get(configKey);
-    const guard: Condition[] = configKv
-      ? [{ key: configKey, modRevision: configKv.modRevision }]
-      : [{ key: configKey, absent: true }];
+    const written = [configKey, ...newSlots];
+    const portPrefixes = options.force ? PORT_KINDS.map((kind) => keys.hostPrefix(kind, host)) : [];
     const operations: Operation[] = [
       { put: configKey, value: pythonJsonDumps(config) },
       ...newSlots.map((key) => ({ put: key, value: FREE })),
       ...stale.map((key) => ({ delete: key })),
       ...portPrefixes.map((prefix) => ({ deletePrefix: prefix })),
     ];
-    const removedPorts = options.force ? [...state.ports.keys()] : [];
-    const result = await store.transaction(guard, operations);
-    if (result.succeeded) {
-      return {
-        revision: result.revision,
-        written: [configKey, ...newSlots],
-        removed: [...stale, ...removedPorts.map((portId) => `port ${portId}`)],
-      };
+    if (operations.length <= maxTxnOps) {
+      const result = await store
+        .transaction(unchangedGuard(host, state), operations)
+        .catch((error: unknown) => {
+          throw tooManyOps(error, operations.length, maxTxnOps);
+        });
+      if (result.succeeded) return { revision: result.revision, written, removed, transactions: 1 };
+      continue;
     }
+    const chunked = await buildChunked(store, host, config, state, {
+      maxTxnOps,
+      portPrefixes,
+      lockTtlSeconds: options.lockTtlSeconds ?? LOCK_TTL_SECONDS,
+      ...(options.afterTransaction ? { afterTransaction: options.afterTransaction } : {}),
+    });
+    if (chunked) return { ...chunked, written, removed };
   }
-  throw new Error(`host ${host} kept changing while its layout was written; try again`);
+  throw new HostBuildError(`host ${host} kept changing while its layout was written; try again`);
 }
 
-/** Removes every key of the host (SYSTEM.md §3.4 plus tap keys) in one transaction. */
+interface ChunkOptions {
+  maxTxnOps: number;
+  portPrefixes: string[];
+  lockTtlSeconds: number;
+  afterTransaction?: (count: number) => Promise<void>;
+}
+
+/** The build lock is ours, checked by every transaction after the first. */
+interface LockGuard {
+  condition: Condition;
+  key: string;
+  count: number;
+  afterTransaction?: (count: number) => Promise<void>;
+}
+
+class LostLock extends Error {
+  override readonly name = 'LostLock';
+}
+
+async function guardedWrite(store: EtcdStore, lock: LockGuard, ops: Operation[]): Promise<number> {
+  const result = await store.transaction([lock.condition], ops);
+  if (!result.succeeded) {
+    throw new LostLock('the build lock was taken away (it expired, or host destroy ran meanwhile)');
+  }
+  lock.count++;
+  await lock.afterTransaction?.(lock.count);
+  return result.revision;
+}
+
+/**
+ * Writes free slots, then the configuration key with the lock's release in the last
+ * transaction (which also carries the last slots when they fit).
+ */
+async function writeSlotsThenConfig(
+  store: EtcdStore,
+  lock: LockGuard,
+  slots: string[],
+  configKey: string,
+  configValue: string,
+  maxTxnOps: number,
+): Promise<number> {
+  const chunks = chunk(slots, maxTxnOps);
+  const last = chunks.length > 0 && (chunks.at(-1) as string[]).length <= maxTxnOps - 2;
+  const tail = last ? (chunks.pop() as string[]) : [];
+  for (const part of chunks) {
+    await guardedWrite(
+      store,
+      lock,
+      part.map((key) => ({ put: key, value: FREE })),
+    );
+  }
+  return guardedWrite(store, lock, [
+    ...tail.map((key) => ({ put: key, value: FREE })),
+    { put: configKey, value: configValue },
+    { delete: lock.key },
+  ]);
+}
+
+/**
+ * A build too big for one transaction (etcd's --max-txn-ops):
+ * 1. one guarded transaction (nothing of the host changed since it was read, no other
+ *    build holds it) takes the build lock (a leased key), deletes the configuration key
+ *    FIRST (the host disappears for agents and the binding service), and removes the old
+ *    slots (and, with --force, the port keys);
+ * 2. transactions guarded by holding the lock write the new slots;
+ * 3. the last one writes the configuration key and releases the lock.
+ * If a later step fails, the keys written so far are removed and the previous layout is
+ * restored the same way (slots, then configuration). A concurrent build finds the lock and
+ * is refused; host destroy deletes the lock, which stops this build at its next step.
+ * Returns undefined when step 1 lost a race (the caller re-reads and retries).
+ */
+async function buildChunked(
+  store: EtcdStore,
+  host: string,
+  config: HostConfig,
+  state: HostState,
+  options: ChunkOptions,
+): Promise<Omit<BuildResult, 'written' | 'removed'> | undefined> {
+  const configKey = keys.configuration(host);
+  const lockKey = keys.buildLock(host);
+  const token = `${hostname()} pid ${process.pid} at ${new Date().toISOString()} (${randomUUID()})`;
+  const lease = await store.grantLease(options.lockTtlSeconds);
+  const lock: LockGuard = {
+    condition: { key: lockKey, equals: token },
+    key: lockKey,
+    count: 0,
+    ...(options.afterTransaction ? { afterTransaction: options.afterTransaction } : {}),
+  };
+  try {
+    const clear: Operation[] = [
+      { put: lockKey, value: token, lease },
+      { delete: configKey },
+      { deletePrefix: keys.hostPrefix('vhost', host) },
+      { deletePrefix: keys.hostPrefix('mirror', host) },
+      ...options.portPrefixes.map((prefix) => ({ deletePrefix: prefix })),
+    ];
+    const first = await store.transaction(unchangedGuard(host, state), clear);
+    if (!first.succeeded) return undefined;
+    lock.count++;
+    try {
+      await lock.afterTransaction?.(lock.count);
+      const revision = await writeSlotsThenConfig(
+        store,
+        lock,
+        slotKeys(host, config),
+        configKey,
+        pythonJsonDumps(config),
+        options.maxTxnOps,
+      );
+      return { revision, transactions: lock.count };
+    } catch (error) {
+      const outcome = await rollback(store, host, lock, state, options.maxTxnOps).catch(
+        (rollbackError: unknown) =>
+          `rolling back failed too (${errorMessage(rollbackError)}); the host has no configuration key, so agents and the binding service ignore it; run host build again`,
+      );
+      throw new HostBuildError(
+        `host ${host}: build failed after ${lock.count} transaction(s): ${errorMessage(error)}; ${outcome}`,
+        { cause: error },
+      );
+    }
+  } finally {
+    await store.revokeLease(lease).catch(() => undefined);
+  }
+}
+
+/** Undoes a chunked build that still holds its lock: the previous layout comes back. */
+async function rollback(
+  store: EtcdStore,
+  host: string,
+  lock: LockGuard,
+  previous: HostState,
+  maxTxnOps: number,
+): Promise<string> {
+  const restore = previous.configKv;
+  const undo: Operation[] = [
+    { delete: keys.configuration(host) },
+    { deletePrefix: keys.hostPrefix('vhost', host) },
+    { deletePrefix: keys.hostPrefix('mirror', host) },
+    ...(restore ? [] : [{ delete: lock.key }]),
+  ];
+  const result = await store.transaction([lock.condition], undo);
+  if (!result.succeeded) {
+    return 'the build lock was no longer ours, so the keys were left to whoever holds the host now';
+  }
+  if (!restore) return 'removed the keys it had written; the host does not exist';
+  await writeSlotsThenConfig(
+    store,
+    { condition: lock.condition, key: lock.key, count: 0 },
+    existingSlots(host, previous),
+    keys.configuration(host),
+    restore.value,
+    maxTxnOps,
+  );
+  return 'restored the previous layout (its slots free)';
+}
+
+/**
+ * Removes every key of the host (SYSTEM.md §3.4 plus tap keys and a build lock) in one
+ * transaction: the configuration key, listed first, and each key family by prefix, so
+ * the operation count stays small however big the host is.
+ */
 export async function destroyHost(store: EtcdStore, host: string): Promise<KeyValue[]> {
   const result = await store.deleteAtomically(
-    [keys.configuration(host)],
+    [keys.configuration(host), keys.buildLock(host)],
     HOST_PREFIX_KINDS.map((kind) => keys.hostPrefix(kind, host)),
   );
   return result.deleted;

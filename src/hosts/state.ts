@@ -1,4 +1,4 @@
-import type { EtcdStore } from '../etcd/store.js';
+import type { EtcdStore, KeyValue } from '../etcd/store.js';
 import { HOST_PREFIX_KINDS, keys, parseKey } from '../etcd/keys.js';
 import type { Action, AgentRecord, BindPort, TapInfo } from '../etcd/values.js';
 import {
@@ -32,6 +32,8 @@ export interface HostState {
   host: string;
   revision: number;
   config?: HostConfig;
+  /** The configuration key as stored (also when its value could not be decoded). */
+  configKv?: KeyValue;
   slots: VhostSlot[];
   mirrors: Array<{ mirrorId: number; flowId: string | null }>;
   ports: Map<string, PortState>;
@@ -78,6 +80,7 @@ export async function readHostState(store: EtcdStore, host: string): Promise<Hos
     try {
       switch (parsed.kind) {
         case 'configuration':
+          state.configKv = kv;
           state.config = decodeHostConfig(kv.value, kv.key);
           break;
         case 'vhost':

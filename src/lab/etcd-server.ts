@@ -52,6 +52,12 @@ export class EtcdServer {
     return `127.0.0.1:${this.clientPort}`;
   }
 
+  /** Process id of the running etcd, undefined while stopped. */
+  get pid(): number | undefined {
+    const child = this.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
   static async launch(options: { tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
     const binary = findEtcdBinary();
     const dataDir = await mkdtemp(join(tmpdir(), 'nspp-etcd-'));
@@ -121,7 +127,7 @@ export class EtcdServer {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);

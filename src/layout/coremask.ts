@@ -34,3 +34,18 @@ export function parseCoreMask(text: string, describe: string): number[] {
 export function workerCores(text: string, describe: string): number[] {
   return parseCoreMask(text, describe).slice(1);
 }
+
+/** Writes ascending core ids compactly, runs as ranges: [3,4,5,6,7,9] -> "3-7,9". */
+export function formatCoreList(cores: number[]): string {
+  const sorted = [...new Set(cores)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let start = 0; start < sorted.length;) {
+    let end = start;
+    while (end + 1 < sorted.length && sorted[end + 1] === (sorted[end] as number) + 1) end++;
+    const first = sorted[start] as number;
+    const last = sorted[end] as number;
+    parts.push(first === last ? String(first) : `${first}-${last}`);
+    start = end + 1;
+  }
+  return parts.join(',');
+}

@@ -1,4 +1,5 @@
 import { InputError } from '../util/errors.js';
+import { formatCoreList } from './coremask.js';
 import type { MirrorSpec, NicMapping } from './mappings.js';
 import type { ComponentConfig, HostConfig, MirrorConfig, VfConfig } from './schema.js';
 import { portName } from './schema.js';
@@ -9,7 +10,7 @@ export function coresNeeded(numVhost: number): number {
 }
 
 function describeCores(cores: number[]): string {
-  return cores.length === 0 ? 'none' : cores.join(', ');
+  return cores.length === 0 ? 'none' : formatCoreList(cores);
 }
 
 function takeWorkerCores(cores: number[], needed: number, where: string, reason: string): number[] {

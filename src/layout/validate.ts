@@ -1,4 +1,4 @@
-import { parseCoreMask } from './coremask.js';
+import { formatCoreList, parseCoreMask } from './coremask.js';
 import type { MirrorSpec } from './mappings.js';
 import type { ComponentConfig, HostConfig, VfConfig } from './schema.js';
 import { parsePort } from './schema.js';
@@ -80,7 +80,7 @@ function checkCores(vf: VfConfig, at: string, errors: string[]): void {
     const where = `${at}.components[${index}].core`;
     if (!workers.includes(component.core)) {
       errors.push(
-        `${where}: core ${component.core} is not a worker core of mask ${vf.core_mask} (worker cores: ${workers.join(', ') || 'none'})`,
+        `${where}: core ${component.core} is not a worker core of mask ${vf.core_mask} (worker cores: ${formatCoreList(workers) || 'none'})`,
       );
     }
     const previous = typeOnCore.get(component.core);
@@ -160,18 +160,7 @@ export function validateHostConfig(config: HostConfig, mirror?: MirrorSpec): Lay
       );
     });
     checkVhosts(vf, at, firstVhost, hasMirrors, errors);
-    try {
-      for (const core of parseCoreMask(vf.core_mask, `${at}.core_mask`).slice(1)) {
-        const owner = workerOwner.get(core);
-        if (owner !== undefined) {
-          errors.push(
-            `${at}.core_mask: worker core ${core} is also a worker core of vf[${owner}]; each spp_vf needs its own cores`,
-          );
-        } else workerOwner.set(core, vfIndex);
-      }
-    } catch {
-      // already reported by checkCores
-    }
+    checkSharedCores(vf, vfIndex, workerOwner, errors);
     firstVhost += vf.num_vhost;
   });
   checkMirrors(config, rings, mirror, workerOwner, errors);
@@ -182,6 +171,54 @@ export function validateHostConfig(config: HostConfig, mirror?: MirrorSpec): Lay
     );
   }
   return { errors, warnings };
+}
+
+/** Cores listed compactly with agreement: "worker core 3 is" / "worker cores 3-7,9 are". */
+function coresPhrase(cores: number[]): string {
+  return cores.length === 1
+    ? `worker core ${cores[0]} is`
+    : `worker cores ${formatCoreList(cores)} are`;
+}
+
+/** Groups by owner: the worker cores of `values` that another owner already took. */
+function sharedByOwner(
+  values: Array<{ core: number; index: number }>,
+  workerOwner: Map<number, number>,
+): Map<number, Array<{ core: number; index: number }>> {
+  const shared = new Map<number, Array<{ core: number; index: number }>>();
+  for (const value of values) {
+    const owner = workerOwner.get(value.core);
+    if (owner === undefined) continue;
+    const list = shared.get(owner) ?? [];
+    list.push(value);
+    shared.set(owner, list);
+  }
+  return shared;
+}
+
+/** One error per pair of spp_vf processes whose worker cores overlap, with the cores as ranges. */
+function checkSharedCores(
+  vf: VfConfig,
+  vfIndex: number,
+  workerOwner: Map<number, number>,
+  errors: string[],
+): void {
+  let workers: number[];
+  try {
+    workers = parseCoreMask(vf.core_mask, `vf[${vfIndex}].core_mask`).slice(1);
+  } catch {
+    return; // already reported by checkCores
+  }
+  const shared = sharedByOwner(
+    workers.map((core) => ({ core, index: vfIndex })),
+    workerOwner,
+  );
+  for (const [owner, entries] of shared) {
+    errors.push(
+      `vf[${vfIndex}].core_mask: ${coresPhrase(entries.map((entry) => entry.core))} used by both vf[${owner}] and vf[${vfIndex}]; each spp_vf needs its own cores`,
+    );
+  }
+  for (const core of workers) if (!workerOwner.has(core)) workerOwner.set(core, vfIndex);
 }
 
 function checkMirrors(
@@ -213,14 +250,20 @@ function checkMirrors(
     if (mirror.ports[0] === mirror.ports[1]) errors.push(`${at}.ports: the two rings must differ`);
     if (workers && !workers.includes(mirror.core)) {
       errors.push(
-        `${at}.core: core ${mirror.core} is not a worker core of the mirror mask ${spec?.coreMask} (worker cores: ${workers.join(', ') || 'none'})`,
-      );
-    }
-    const owner = workerOwner.get(mirror.core);
-    if (owner !== undefined) {
-      errors.push(
-        `${at}.core: core ${mirror.core} is a worker core of vf[${owner}]; spp_mirror needs its own cores`,
+        `${at}.core: core ${mirror.core} is not a worker core of the mirror mask ${spec?.coreMask} (worker cores: ${formatCoreList(workers) || 'none'})`,
       );
     }
   });
+  const shared = sharedByOwner(
+    mirrors.map((mirror, index) => ({ core: mirror.core, index })),
+    workerOwner,
+  );
+  for (const [owner, entries] of shared) {
+    const indexes = entries.map((entry) => entry.index);
+    const cores = entries.map((entry) => entry.core);
+    const at = indexes.length === 1 ? `mirror[${indexes[0]}]` : `mirror[${indexes.join(',')}]`;
+    errors.push(
+      `${at}.core: ${cores.length === 1 ? `core ${cores[0]} is` : `cores ${formatCoreList(cores)} are`} used by both vf[${owner}] and spp_mirror; spp_mirror needs its own cores`,
+    );
+  }
 }

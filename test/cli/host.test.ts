@@ -7,6 +7,7 @@ import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import { keys } from '../../src/etcd/keys.js';
 import { EtcdStore } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
+import { bigHost } from '../layout/big-host.js';
 import { runCli } from './run-cli.js';
 
 const MAPPINGS = '00:04.0#phys1#2#0xfe,00:05.0#phys2#2#0xfc02';
@@ -283,6 +284,14 @@ describe('networking-spp host show / list / destroy', () => {
     assert.match(result.stdout, /c2 +phys1 +2 +1 +1 +down/);
     assert.match(result.stdout, /c2 +phys2 +2 +0 +2 +down/);
     assert.match(result.stdout, /c2x +phys1 +1 +0 +1/);
+    const json = await runCli(['host', 'list', '--json', '--etcd', etcd.endpoint]);
+    const c2 = (
+      JSON.parse(json.stdout) as Array<{ host: string; nics: Array<{ used: number }> }>
+    ).find((summary) => summary.host === 'c2');
+    assert.deepEqual(
+      c2?.nics.map((nic) => nic.used),
+      [1, 0],
+    );
   });
 
   it('fails clearly for an unknown host', async () => {
@@ -303,5 +312,99 @@ describe('networking-spp host show / list / destroy', () => {
     assert.equal((await store.get(keys.vhost('c2x', 'phys1', 0)))?.value, 'None');
     const again = await runCli(['host', 'destroy', '--host', 'c2', '--etcd', etcd.endpoint]);
     assert.match(again.stdout, /host c2: nothing to remove/);
+  });
+});
+
+describe('networking-spp host build of a host beyond one etcd transaction', () => {
+  const big = bigHost(8, 16);
+  const layout = () => {
+    const file = join(dir, 'big.yaml');
+    writeFileSync(file, big.yaml);
+    return file;
+  };
+
+  it('builds, shows and destroys an 8 NIC × 16 vhost host (129 keys)', async () => {
+    const built = await runCli([
+      'host',
+      'build',
+      '--host',
+      'big',
+      '--mappings',
+      big.mappings,
+      '--layout',
+      layout(),
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(
+      built.stdout,
+      /^host big: wrote 129 key\(s\) in 3 transactions \(more than --max-txn-ops 128 operations: build lock held, slots first, configuration key last\), at revision \d+/,
+    );
+    assert.match(built.stderr, /warning: this layout uses port index \d+/);
+    const stored = await hostKeys('big');
+    assert.equal(Object.keys(stored).length, 129);
+    assert.equal(stored['/spp/openstack/vhost/big/phys7/127'], 'None');
+
+    const shown = await runCli(['host', 'show', '--host', 'big', '--etcd', etcd.endpoint]);
+    assert.equal(shown.code, 0, shown.stderr);
+    for (let nic = 0; nic < 8; nic++) {
+      assert.match(
+        shown.stdout,
+        new RegExp(
+          `phy:${nic} +00:${(4 + nic).toString(16).padStart(2, '0')}\\.0 +phys${nic} +0x\\w+ +16 +0 +16`,
+        ),
+      );
+    }
+    assert.match(shown.stdout, /127 +phys7 +\/tmp\/sock127 +- +free/);
+    const json = JSON.parse(
+      (await runCli(['host', 'show', '--host', 'big', '--json', '--etcd', etcd.endpoint])).stdout,
+    );
+    assert.equal(json.slots.length, 128);
+
+    const destroyed = await runCli(['host', 'destroy', '--host', 'big', '--etcd', etcd.endpoint]);
+    assert.equal(destroyed.code, 0, destroyed.stderr);
+    assert.match(destroyed.stdout, /host big: removed 129 key\(s\)/);
+    assert.match(destroyed.stdout, /- \/spp\/openstack\/configuration\/big = \{"vf": /);
+    assert.deepEqual(await hostKeys('big'), {});
+  });
+
+  it('says to lower --max-txn-ops when etcd refuses a transaction as too big', async () => {
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'big2',
+      '--mappings',
+      big.mappings,
+      '--layout',
+      layout(),
+      '--max-txn-ops',
+      '200',
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(
+      result.stderr,
+      /etcd refused a transaction of 129 operations \(its --max-txn-ops is below the 200 assumed\): pass --max-txn-ops with etcd's value/,
+    );
+    assert.deepEqual(await hostKeys('big2'), {});
+  });
+
+  it('rejects a --max-txn-ops too small for a chunked build', async () => {
+    const result = await runCli([
+      'host',
+      'build',
+      '--host',
+      'x',
+      '--mappings',
+      '00:04.0#phys1#1#0x3e',
+      '--max-txn-ops',
+      '3',
+      '--dry-run',
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--max-txn-ops: "3" must be an integer of at least 10/);
   });
 });

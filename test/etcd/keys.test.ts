@@ -19,6 +19,12 @@ describe('etcd key layout (SYSTEM.md §3.4)', () => {
     assert.equal(keys.hostPrefix('vhost', 'c1'), '/spp/openstack/vhost/c1/');
   });
 
+  it("keeps the build lock outside the original's key families", () => {
+    assert.equal(keys.buildLock('c1'), '/spp/openstack/build_lock/c1');
+    // Agents, the binding service and the original do not know it, and ignore it.
+    assert.equal(parseKey(keys.buildLock('c1')), undefined);
+  });
+
   it('parses keys back and rejects foreign ones', () => {
     assert.deepEqual(parseKey('/spp/openstack/vhost/c1/phys1/3'), {
       kind: 'vhost',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +9,8 @@ import type { WatchBatch } from '../../src/etcd/store.js';
 import { EtcdStore, WatchResyncNeeded } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { waitFor } from '../harness/wait.js';
+import type { TestCerts } from './tls-certs.js';
+import { makeTestCerts } from './tls-certs.js';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -61,6 +62,32 @@ describe('EtcdStore against a real etcd', () => {
       (await store.getPrefix('/t/txn/')).kvs.map((kv) => `${kv.key}=${kv.value}`),
       ['/t/txn/one=1', '/t/txn/two=2'],
     );
+  });
+
+  it('guards on "nothing under a prefix written since revision R"', async () => {
+    const read = await store.put('/t/range/a/1', 'x');
+    await store.put('/t/range/ab', 'neighbour, not under /t/range/a/');
+    const guard = [{ prefix: '/t/range/a/', notModifiedAfter: read }];
+    const unchanged = await store.transaction(guard, [{ put: '/t/range/ok', value: '1' }]);
+    assert.equal(unchanged.succeeded, true);
+    const empty = await store.transaction(
+      [{ prefix: '/t/range/none/', notModifiedAfter: 1 }],
+      [{ put: '/t/range/ok', value: '2' }],
+    );
+    assert.equal(empty.succeeded, true, 'an empty prefix holds no newer key');
+    await store.put('/t/range/a/2', 'y');
+    const changed = await store.transaction(guard, [{ put: '/t/range/ok', value: '3' }]);
+    assert.equal(changed.succeeded, false);
+    assert.equal((await store.get('/t/range/ok'))?.value, '2');
+  });
+
+  it('grants leases whose keys disappear on revoke', async () => {
+    const lease = await store.grantLease(30);
+    await store.transaction([], [{ put: '/t/lease/k', value: 'v', lease }]);
+    assert.equal((await store.get('/t/lease/k'))?.lease, lease);
+    await store.revokeLease(lease);
+    assert.equal(await store.get('/t/lease/k'), undefined);
+    await store.revokeLease(lease); // already gone: not an error
   });
 
   it('reads several prefixes at one revision', async () => {
@@ -187,59 +214,12 @@ describe('connection settings', () => {
 describe('TLS', () => {
   let tlsEtcd: EtcdServer | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'nspp-tls-'));
-  const file = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  let certs: TestCerts;
 
   before(async () => {
-    writeFileSync(file('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test-ca',
-      '-keyout',
-      file('ca.key'),
-      '-out',
-      file('ca.pem'),
-    );
-    for (const name of ['server', 'client']) {
-      openssl(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        file(`${name}.key`),
-        '-out',
-        file(`${name}.csr`),
-      );
-      openssl(
-        'x509',
-        '-req',
-        '-in',
-        file(`${name}.csr`),
-        '-CA',
-        file('ca.pem'),
-        '-CAkey',
-        file('ca.key'),
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-extfile',
-        file('san.cnf'),
-        '-out',
-        file(`${name}.pem`),
-      );
-    }
+    certs = makeTestCerts(dir);
     tlsEtcd = await EtcdServer.launch({
-      tls: { caFile: file('ca.pem'), certFile: file('server.pem'), keyFile: file('server.key') },
+      tls: { caFile: certs.ca, certFile: certs.serverCert, keyFile: certs.serverKey },
     });
   });
   after(async () => {
@@ -251,7 +231,7 @@ describe('TLS', () => {
     const secure = EtcdStore.connect({
       ...DEFAULT_ETCD_SETTINGS,
       endpoints: [tlsEtcd?.endpoint ?? ''],
-      tls: { caFile: file('ca.pem'), certFile: file('client.pem'), keyFile: file('client.key') },
+      tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey },
     });
     try {
       assert.ok((await secure.put('/t/tls', 'x')) > 0);
@@ -266,7 +246,7 @@ describe('TLS', () => {
       ...DEFAULT_ETCD_SETTINGS,
       endpoints: [tlsEtcd?.endpoint ?? ''],
       requestTimeoutMs: 1000,
-      tls: { caFile: file('ca.pem') },
+      tls: { caFile: certs.ca },
     });
     try {
       await assert.rejects(() => anonymous.put('/t/tls', 'y'));

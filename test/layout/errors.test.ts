@@ -45,7 +45,7 @@ describe('NIC mapping errors name the entry, the field and the reason', () => {
   it('too few cores says how many are needed', () =>
     rejects(
       { mappings: '00:04.0#phys1#3#0xfe' },
-      /NIC mapping 1 \(00:04\.0#phys1\): core mask has 6 worker core\(s\) \(2, 3, 4, 5, 6, 7; core 1 is the DPDK master\) but 3 vhost\(s\) \(2 per vhost \+ classifier \+ merger\) need 8/,
+      /NIC mapping 1 \(00:04\.0#phys1\): core mask has 6 worker core\(s\) \(2-7; core 1 is the DPDK master\) but 3 vhost\(s\) \(2 per vhost \+ classifier \+ merger\) need 8/,
     ));
   it('duplicate physnet', () =>
     rejects(
@@ -57,11 +57,27 @@ describe('NIC mapping errors name the entry, the field and the reason', () => {
       { mappings: '00:04.0#phys1#1#0x3e,00:04.0#phys2#1#0x7c0' },
       /pci address 00:04\.0 is already used by NIC mapping 1/,
     ));
-  it('worker cores shared by two NICs', () =>
+  it('worker cores shared by two NICs: one error per pair, cores as ranges', () =>
     rejects(
       { mappings: '00:04.0#phys1#1#0x3e,00:05.0#phys2#1#0x7c' },
-      /worker core 3 is also a worker core of vf\[0\]/,
+      /^generated layout: vf\[1\]\.core_mask: worker cores 3-5 are used by both vf\[0\] and vf\[1\]; each spp_vf needs its own cores$/,
     ));
+  it('shared cores with gaps, and a third NIC overlapping both others', () => {
+    // vf[0] workers 2-9 (0x3fe); vf[1] master 0, workers 3-7, 9, 20 (0x1002f9);
+    // vf[2] master 8, workers 9, 20-22 (0x700300).
+    rejects(
+      { mappings: '00:04.0#phys1#1#0x3fe,00:05.0#phys2#1#0x1002f9,00:06.0#phys3#1#0x700300' },
+      /^generated layout: vf\[1\]\.core_mask: worker cores 3-7,9 are used by both vf\[0\] and vf\[1\]; each spp_vf needs its own cores\ngenerated layout: vf\[2\]\.core_mask: worker core 9 is used by both vf\[0\] and vf\[2\]; each spp_vf needs its own cores\ngenerated layout: vf\[2\]\.core_mask: worker core 20 is used by both vf\[1\] and vf\[2\]; each spp_vf needs its own cores$/,
+    );
+  });
+  it('128-bit masks sharing 63 cores give one line, not 63', () => {
+    const all = 'f'.repeat(32); // cores 0..127: master 0, workers 1..127
+    const low = 'f'.repeat(16); // cores 0..63: master 0, workers 1..63
+    rejects(
+      { mappings: `00:04.0#phys1#1#0x${low},00:05.0#phys2#1#0x${all}` },
+      /^generated layout: vf\[1\]\.core_mask: worker cores 1-63 are used by both vf\[0\] and vf\[1\]; each spp_vf needs its own cores$/,
+    );
+  });
   it('mirror spec with too few cores', () =>
     rejects(
       { mappings: '00:04.0#phys1#1#0x3e', mirror: '2#0xc0' },
@@ -75,7 +91,13 @@ describe('NIC mapping errors name the entry, the field and the reason', () => {
   it('mirror cores overlapping a NIC', () =>
     rejects(
       { mappings: '00:04.0#phys1#1#0x3e', mirror: '1#0x6' },
-      /mirror\[0\]\.core: core 2 is a worker core of vf\[0\]/,
+      /^generated layout: mirror\[0\]\.core: core 2 is used by both vf\[0\] and spp_mirror; spp_mirror needs its own cores$/,
+    ));
+  it('several mirrors on NIC cores are grouped in one error', () =>
+    // mirror mask 0xf: master 0, mirrors on cores 1, 2, 3; vf[0] workers 2-5 (0x3e)
+    rejects(
+      { mappings: '00:04.0#phys1#1#0x3e', mirror: '3#0xf' },
+      /^generated layout: mirror\[1,2\]\.core: cores 2-3 are used by both vf\[0\] and spp_mirror; spp_mirror needs its own cores$/,
     ));
 });
 

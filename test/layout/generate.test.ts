@@ -81,6 +81,21 @@ describe('default layout (the original devstack spp-config-build)', () => {
     });
   });
 
+  it('serialises the mirrors of the SYSTEM.md example in the original key order', () => {
+    const { config } = planHostLayout({
+      mappings: '00:04.0#phys1#2#0xfe,00:05.0#phys2#2#0xfc02',
+      mirror: '2#0x30002',
+    });
+    const text = pythonJsonDumps(config);
+    assert.ok(
+      text.endsWith(
+        '"mirror": [{"core": 16, "ports": ["ring:8", "ring:9"]}, {"core": 17, "ports": ["ring:10", "ring:11"]}]}',
+      ),
+      text.slice(-120),
+    );
+    assert.ok(text.startsWith('{"vf": [{"physical_network": "phys1", "pci_address": "00:04.0"'));
+  });
+
   it('serialises byte-for-byte like Python json.dumps in the original key order', () => {
     const { config } = planHostLayout({ mappings: '0000:00:04.0#physA#1#1f' });
     assert.equal(
