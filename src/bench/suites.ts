@@ -10,5 +10,4 @@ export interface BenchSuite {
 export const benchSuites: Record<string, () => Promise<BenchSuite>> = {
   emulator: async () => (await import('./emulator.js')).emulatorBench,
   agent: async () => (await import('./agent.js')).agentBench,
-  neutron: async () => (await import('./neutron.js')).neutronBench,
 };
