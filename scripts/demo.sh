@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job. Until the full demo exists this prints the host layout the example mappings generate.
+# The main job (`npm start`): installs what the demo needs (etcd, the npm packages, the
+# build), then runs `networking-spp demo`: a private etcd, two emulated compute hosts with
+# real agents, the binding service, ports bound through its API and frames sent through SPP.
+# Extra arguments go to the demo, e.g. `npm start -- --keep-running`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/ensure-system-deps.sh etcd
 bash scripts/ensure-node-deps.sh
-node bin/networking-spp.js host build --dry-run --host compute1 \
-  --mappings '00:04.0#phys1#2#0xfe,00:05.0#phys2#2#0xfc02' --mirror '2#0x30002' "$@"
+exec node bin/networking-spp.js demo "$@"

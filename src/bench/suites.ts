@@ -8,6 +8,7 @@ export interface BenchSuite {
 }
 
 export const benchSuites: Record<string, () => Promise<BenchSuite>> = {
+  bind: async () => (await import('./bind.js')).bindSuite,
   emulator: async () => (await import('./emulator.js')).emulatorBench,
   agent: async () => (await import('./agent.js')).agentBench,
 };

@@ -16,6 +16,7 @@ const commandModules: Record<string, () => Promise<Registration>> = {
   emulator: async () => (await import('./emulator.js')).registerEmulatorCommand,
   server: async () => (await import('./server.js')).registerServerCommand,
   hosts: async () => (await import('./hosts.js')).registerHostsCommands,
+  demo: async () => (await import('./demo.js')).registerDemoCommand,
 };
 /** Subcommands registered by another subcommand's module. */
 const commandAliases: Record<string, string> = { ports: 'hosts' };

@@ -711,9 +711,15 @@ export class Binder {
       { get: k.status },
       { getPrefix: keys.hostPrefix('vhost', host) },
     ];
-    let snapshot = await this.read(counter, reads);
+    const readFresh = async () => {
+      const snapshot = await this.read(counter, reads);
+      return portView(host, portId, snapshot.revision, snapshot.kvs);
+    };
+    // The common case (a bound port) is planned from the watch's mirror: one guarded
+    // transaction. Every other case is decided on a fresh read, as a bind's refusals are.
+    let view = this.hub.ready ? this.hub.mirror.portView(host, portId) : undefined;
+    if (!view?.bindPort || view.action?.value === 'unplug') view = await readFresh();
     for (let attempt = 0; attempt < 10; attempt++) {
-      const view = portView(host, portId, snapshot.revision, snapshot.kvs);
       const step = await this.unplugStep(counter, view, reads);
       if (typeof step === 'string') {
         this.metrics.unbind(step);
@@ -723,7 +729,7 @@ export class Binder {
         );
         return { port_id: portId, host, result: step, detail: UNBIND_DETAILS[step](host, portId) };
       }
-      snapshot = { revision: step.revision, kvs: step.kvs };
+      view = portView(host, portId, step.revision, step.kvs);
     }
     throw new Error(`port ${portId} on host ${host} kept changing during unbind`);
   }
