@@ -15,7 +15,8 @@ import type { AgentLayout, Dialect, VfPlan } from './layout-index.js';
 import { indexLayout } from './layout-index.js';
 import type { AgentMetrics } from './metrics.js';
 import type { SppCall } from './plan.js';
-import { planBuild, planMirrors, planVhost, readActualVhost } from './plan.js';
+import type { ActualVhost } from './plan.js';
+import { actualAfter, planBuild, planMirrors, planVhost, readActualVhost } from './plan.js';
 
 export interface ReconcilerOptions {
   dialect: Dialect | 'auto';
@@ -67,6 +68,12 @@ export class Reconciler {
   private readonly vhostProblems = new Map<number, string>();
   private layoutError: string | undefined;
   private pluggedCount = -1;
+  /**
+   * What each vhost looks like in SPP after our last successful calls, per spp_vf whose
+   * status was read and has not failed since. Passes triggered by etcd changes plan from it
+   * instead of re-reading the status; full passes (timer, start, retries) always re-read.
+   */
+  private readonly knownVhosts = new Map<number, Map<number, ActualVhost>>();
   /** A full pass has succeeded since start: SPP matched etcd at least once. */
   private reconciled = false;
 
@@ -189,7 +196,7 @@ export class Reconciler {
     const vfs = layout.vfs.filter((vf) => all || dirty.has(vf.clientId));
     for (const vf of vfs) {
       if (signal.aborted) break;
-      const outcome = await this.reconcileVf(vf, desired, reason);
+      const outcome = await this.reconcileVf(vf, desired, reason, all || reason !== 'change');
       for (const vhostId of outcome.settled) settled.add(vhostId);
       if (outcome.failed) {
         failed = true;
@@ -228,6 +235,7 @@ export class Reconciler {
     const revision = stored?.modRevision ?? 0;
     if (revision === this.layoutRevision) return;
     this.layoutRevision = revision;
+    this.knownVhosts.clear();
     const key = keys.configuration(this.hostKeys.host);
     if (!stored) {
       this.layout = undefined;
@@ -286,22 +294,20 @@ export class Reconciler {
     vf: VfPlan,
     desired: DesiredState,
     reason: PassReason,
+    full: boolean,
   ): Promise<VfOutcome> {
     const settled = new Set<number>();
     const processName = `vf:${vf.clientId}`;
+    const cached = full ? undefined : this.knownVhosts.get(vf.clientId);
+    this.knownVhosts.delete(vf.clientId);
     try {
-      let status = await this.status('vfs', vf.clientId);
-      const build = planBuild(vf, status, this.dialect ?? '18.08');
-      if (build.length > 0) {
-        await this.execute('vfs', vf.clientId, build);
-        if (reason !== 'start') this.metrics.repair('component', build.length);
-        this.logger.info({ process: processName, calls: build.length }, 'components built');
-        status = await this.status('vfs', vf.clientId);
-      }
+      const actual = cached ?? (await this.readVf(vf, reason));
       let failed = false;
       for (const [vhostId, wiring] of vf.wirings) {
         const wish = desired.vhosts.get(vhostId) ?? { kind: 'keep' };
-        const plan = planVhost(wiring, readActualVhost(status, wiring), wish);
+        const before = actual.get(vhostId);
+        if (!before) throw new Error(`no known state for vhost ${vhostId}`);
+        const plan = planVhost(wiring, before, wish);
         if ('blocked' in plan) {
           this.noteProblem(vhostId, plan.blocked);
           continue;
@@ -310,6 +316,7 @@ export class Reconciler {
         try {
           await this.execute('vfs', vf.clientId, plan.calls);
           settled.add(vhostId);
+          actual.set(vhostId, actualAfter(wish, before));
           if (plan.calls.length > 0 && reason === 'timer') {
             this.metrics.repair('vhost', 1);
           }
@@ -319,12 +326,32 @@ export class Reconciler {
           this.sppFailed(processName, error, vhostId);
         }
       }
-      if (!failed) this.sppRecovered(processName);
+      if (!failed) {
+        this.sppRecovered(processName);
+        this.knownVhosts.set(vf.clientId, actual);
+      }
       return { settled, failed };
     } catch (error) {
       this.sppFailed(processName, error);
       return { settled, failed: true };
     }
+  }
+
+  /** Reads a spp_vf's status, builds its missing components, and returns its vhosts' state. */
+  private async readVf(vf: VfPlan, reason: PassReason): Promise<Map<number, ActualVhost>> {
+    const processName = `vf:${vf.clientId}`;
+    let status = await this.status('vfs', vf.clientId);
+    const build = planBuild(vf, status, this.dialect ?? '18.08');
+    if (build.length > 0) {
+      await this.execute('vfs', vf.clientId, build);
+      if (reason !== 'start') this.metrics.repair('component', build.length);
+      this.logger.info({ process: processName, calls: build.length }, 'components built');
+      status = await this.status('vfs', vf.clientId);
+    }
+    const actual = new Map<number, ActualVhost>();
+    for (const [vhostId, wiring] of vf.wirings)
+      actual.set(vhostId, readActualVhost(status, wiring));
+    return actual;
   }
 
   private async reconcileMirror(

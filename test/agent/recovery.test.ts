@@ -176,6 +176,33 @@ describe('agent recovery and robustness (real etcd, emulator, agent process)', (
     assert.deepEqual(fromWire(node, 0, port), ['vhost:1']);
   });
 
+  test('a plug right after an unnoticed spp_vf restart rebuilds the process and plugs', async () => {
+    const node = await host('vf-restart-plug');
+    // No timer pass during the test: only the plug request can reveal the restart.
+    const agent = await node.startAgent({ spp: { reconcile_interval: '600' } });
+    const first = flatPort('vp-1', 0);
+    await requestPlug(store, node.host, first);
+    await waitForUp(store, node.host, first.portId);
+
+    node.emulator.restartProcess(1);
+    const second = flatPort('vp-2', 1);
+    await requestPlug(store, node.host, second);
+    await waitForUp(store, node.host, second.portId);
+    await waitFor('both ports classified again', async () =>
+      (await classified(node, 1)).length === 2 ? true : undefined,
+    );
+    assert.deepEqual((await classified(node, 1)).sort(), [
+      'FA:16:3E:00:01:00',
+      'FA:16:3E:00:01:01',
+    ]);
+    assert.deepEqual(fromWire(node, 0, first), ['vhost:0']);
+    assert.deepEqual(fromWire(node, 0, second), ['vhost:1']);
+    assert.ok(
+      agent.logs.some((line) => line.msg === SPP_FAILED),
+      'the stale view failed once',
+    );
+  });
+
   test('spp-ctl failing for a while: the agent survives, logs once, and completes the plug', async () => {
     const node = await host('spp-faults');
     const agent = await node.startAgent();
