@@ -7,7 +7,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { killTree, trackChild } from './children.js';
 
-const CLI = fileURLToPath(new URL('../../../bin/networking-spp.js', import.meta.url));
+const AGENT_BIN = fileURLToPath(new URL('../../../bin/neutron-spp-agent.js', import.meta.url));
+
+/**
+ * The V8 flags of bin/neutron-spp-agent.js's shebang, for spawning it with `node`: an idle
+ * agent needs neither a large young generation nor V8's worker threads (about 15 MB RSS).
+ */
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=0'];
 
 export interface AgentProcessOptions {
   host: string;
@@ -84,7 +90,14 @@ export class AgentProcess {
     const child = trackChild(
       spawn(
         process.execPath,
-        [CLI, 'agent', '--config-file', configFile, '--log-level', options.logLevel ?? 'info'],
+        [
+          ...AGENT_NODE_FLAGS,
+          AGENT_BIN,
+          '--config-file',
+          configFile,
+          '--log-level',
+          options.logLevel ?? 'info',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
       ),
     );

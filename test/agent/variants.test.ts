@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { keys } from '../../src/etcd/keys.js';
 import { EtcdStore } from '../../src/etcd/store.js';
+import { AGENT_NODE_FLAGS } from '../../src/lab/agent-process.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { freePort } from '../../src/lab/ports.js';
 import { parseCustomLayout } from '../../src/layout/custom.js';
@@ -178,6 +180,18 @@ describe('agent on other layouts, dialects and configurations', () => {
     assert.match(lines[0] ?? '', /bad\.ini/);
     assert.match(lines[0] ?? '', /\[spp\] reconcile_interval/);
     assert.match(lines[0] ?? '', /soon/);
+  });
+
+  test('bin/neutron-spp-agent runs by itself with the V8 flags the lab uses', async () => {
+    const bin = new URL('../../../bin/neutron-spp-agent.js', import.meta.url);
+    const shebang = (await readFile(bin, 'utf8')).split('\n')[0] ?? '';
+    assert.equal(shebang, `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`);
+    const help = await new Promise<string>((resolve, reject) =>
+      execFile(bin.pathname, ['--help'], { timeout: 20_000 }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
+    );
+    assert.match(help, /--config-file <file>/);
   });
 
   test('a missing configuration file is one clear line too', async () => {
