@@ -29,13 +29,6 @@ const TRANSIENT_GRACE_MS = 2000;
 
 type PassReason = 'start' | 'change' | 'timer' | 'retry';
 
-/** What one pass over a spp_vf achieved. */
-interface VfOutcome {
-  /** Vhosts whose SPP state now equals etcd's wish. */
-  settled: Set<number>;
-  failed: boolean;
-}
-
 /**
  * The agent's reconcile loop. Desired state comes from the host's etcd keys (HostKeys),
  * actual state from spp-ctl; each pass reads the status of the spp_vf processes that may
@@ -192,13 +185,15 @@ export class Reconciler {
     this.reportProblems(desired);
 
     let failed = false;
-    const settled = new Set<number>();
+    // Each vhost's etcd completion starts as soon as SPP is right for it, while the pass
+    // goes on with the next vhosts; concurrent transactions share etcd's disk syncs.
+    const completions: Array<Promise<boolean>> = [];
+    const settle = (vhostId: number) => completions.push(...this.completeVhost(desired, vhostId));
     const vfs = layout.vfs.filter((vf) => all || dirty.has(vf.clientId));
     for (const vf of vfs) {
       if (signal.aborted) break;
-      const outcome = await this.reconcileVf(vf, desired, reason, all || reason !== 'change');
-      for (const vhostId of outcome.settled) settled.add(vhostId);
-      if (outcome.failed) {
+      const full = all || reason !== 'change';
+      if (!(await this.reconcileVf(vf, desired, reason, full, settle))) {
         failed = true;
         this.dirty.add(vf.clientId);
       }
@@ -207,7 +202,8 @@ export class Reconciler {
       if (!(await this.reconcileMirror(layout.mirror.clientId, layout.mirror.mirrors)))
         failed = true;
     }
-    if (!(await this.complete(desired, settled))) failed = true;
+    completions.push(...this.completeOutsideLayout(desired, layout));
+    if (!(await Promise.all(completions)).every(Boolean)) failed = true;
     this.publishPluggedCount(desired);
 
     if (failed) {
@@ -295,8 +291,8 @@ export class Reconciler {
     desired: DesiredState,
     reason: PassReason,
     full: boolean,
-  ): Promise<VfOutcome> {
-    const settled = new Set<number>();
+    settle: (vhostId: number) => void,
+  ): Promise<boolean> {
     const processName = `vf:${vf.clientId}`;
     const cached = full ? undefined : this.knownVhosts.get(vf.clientId);
     this.knownVhosts.delete(vf.clientId);
@@ -315,8 +311,8 @@ export class Reconciler {
         this.vhostProblems.delete(vhostId);
         try {
           await this.execute('vfs', vf.clientId, plan.calls);
-          settled.add(vhostId);
           actual.set(vhostId, actualAfter(wish, before));
+          settle(vhostId);
           if (plan.calls.length > 0 && reason === 'timer') {
             this.metrics.repair('vhost', 1);
           }
@@ -330,10 +326,10 @@ export class Reconciler {
         this.sppRecovered(processName);
         this.knownVhosts.set(vf.clientId, actual);
       }
-      return { settled, failed };
+      return !failed;
     } catch (error) {
       this.sppFailed(processName, error);
-      return { settled, failed: true };
+      return false;
     }
   }
 
@@ -395,22 +391,26 @@ export class Reconciler {
     }
   }
 
-  /** Reports plugs `up` and completes unplugs whose vhost is settled. */
-  private async complete(desired: DesiredState, settled: Set<number>): Promise<boolean> {
-    let ok = true;
+  /** Reports `up` for the plug of a vhost SPP now carries, or completes its unplug. */
+  private completeVhost(desired: DesiredState, vhostId: number): Array<Promise<boolean>> {
+    const work: Array<Promise<boolean>> = [];
     for (const plug of desired.plugs) {
-      if (plug.reportedUp || !settled.has(plug.vhostId)) continue;
-      ok = (await this.reportUp(plug)) && ok;
+      if (plug.vhostId === vhostId && !plug.reportedUp) work.push(this.reportUp(plug));
     }
     for (const unplug of desired.unplugs) {
-      const vhostSettled =
-        unplug.vhostId === undefined ||
-        !this.layout?.vhosts.has(unplug.vhostId) ||
-        settled.has(unplug.vhostId);
-      if (!vhostSettled) continue;
-      ok = (await this.finishUnplug(unplug)) && ok;
+      if (unplug.vhostId === vhostId) work.push(this.finishUnplug(unplug));
     }
-    return ok;
+    return work;
+  }
+
+  /** Unplugs of ports that SPP never carried here (no or unknown vhost): only etcd to clean. */
+  private completeOutsideLayout(
+    desired: DesiredState,
+    layout: AgentLayout,
+  ): Array<Promise<boolean>> {
+    return desired.unplugs
+      .filter((unplug) => unplug.vhostId === undefined || !layout.vhosts.has(unplug.vhostId))
+      .map((unplug) => this.finishUnplug(unplug));
   }
 
   private async reportUp(plug: PlugIntent): Promise<boolean> {

@@ -51,7 +51,8 @@ export async function computeHost(options: {
         ini: { ...ini, spp: { reconcile_interval: '0.5', retry_max_interval: '0.5', ...ini.spp } },
       });
       fixture.agent = agent;
-      await agent.waitForMessage('watching etcd', 15_000);
+      // Built and matching etcd: tests start from a settled host.
+      await agent.waitForMessage('host reconciled', 15_000);
       return agent;
     },
     async status(clientId, kind = 'vfs') {
