@@ -22,6 +22,10 @@ export interface AgentOptions {
   /** Prometheus metrics on `metricsAddress:metricsPort`; undefined = off. */
   metricsPort?: number;
   metricsAddress: string;
+  /** `[DEFAULT] transport_url` (RabbitMQ, oslo syntax): where to report state to Neutron. */
+  transportUrl?: string;
+  /** `[AGENT] report_interval` (s) between state reports to Neutron; 0 disables them. */
+  reportIntervalS: number;
 }
 
 export const DIALECT_CHOICES = ['auto', '18.08', '19.11'] as const;
@@ -31,7 +35,8 @@ export const DIALECT_CHOICES = ['auto', '18.08', '19.11'] as const;
  * `[spp]` etcd_host, etcd_port, api_ip_addr, api_port; plus new `[spp]` options
  * (etcd_endpoints, etcd TLS/auth/timeout, spp_ctl_timeout, spp_dialect,
  * reconcile_interval, retry_max_interval, agent_liveness_ttl, agent_metrics_port,
- * agent_metrics_address).
+ * agent_metrics_address); and, for the heartbeat to Neutron, `[DEFAULT] transport_url`
+ * and `[AGENT] report_interval` as Neutron's own agents read them.
  */
 export function agentOptionsFromIni(ini: IniOptions): AgentOptions {
   const address = ini.getString('spp', 'api_ip_addr', '127.0.0.1');
@@ -43,6 +48,7 @@ export function agentOptionsFromIni(ini: IniOptions): AgentOptions {
     parseInteger(0, 65535),
     undefined,
   );
+  const transportUrl = ini.getOptionalString('DEFAULT', 'transport_url');
   return {
     host: hostFromIni(ini),
     etcd: etcdSettingsFromIni(ini),
@@ -54,5 +60,7 @@ export function agentOptionsFromIni(ini: IniOptions): AgentOptions {
     livenessTtlS: ini.get('spp', 'agent_liveness_ttl', parseInteger(2, 3600), 15),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
     metricsAddress: ini.getString('spp', 'agent_metrics_address', '127.0.0.1'),
+    ...(transportUrl !== undefined ? { transportUrl } : {}),
+    reportIntervalS: ini.get('AGENT', 'report_interval', parseSeconds(0, 86400), 30),
   };
 }

@@ -11,4 +11,5 @@ export const benchSuites: Record<string, () => Promise<BenchSuite>> = {
   bind: async () => (await import('./bind.js')).bindSuite,
   emulator: async () => (await import('./emulator.js')).emulatorBench,
   agent: async () => (await import('./agent.js')).agentBench,
+  neutron: async () => (await import('./neutron.js')).neutronBench,
 };
