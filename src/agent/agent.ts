@@ -30,6 +30,8 @@ export interface AgentHandle {
   record(): AgentRecord;
   /** Free vhost ids per physnet, from the agent's copy of etcd. */
   freeVhosts(): Record<string, number>;
+  /** The agent's liveness key is being refreshed (its etcd session and watch work). */
+  live(): boolean;
   logger: Logger;
 }
 
@@ -79,6 +81,7 @@ export async function runAgent(
     record,
     logger,
     freeVhosts: () => freeVhosts(hostKeys, record()),
+    live: () => liveness.live,
   };
   try {
     logger.info(

@@ -27,6 +27,11 @@ export class Liveness {
     private readonly logger: Logger,
   ) {}
 
+  /** No refresh has failed since the last one that worked (true before the first one). */
+  get live(): boolean {
+    return this.healthy !== false;
+  }
+
   private get key(): string {
     return keys.agent(this.record().host);
   }

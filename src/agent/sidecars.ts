@@ -33,6 +33,8 @@ export async function agentSidecars(
         reportIntervalS: agent.options.reportIntervalS,
         logger: agent.logger,
         state: () => agentConfigurations(agent.record(), agent.freeVhosts()),
+        // Neutron should not see alive an agent that the binding service sees dead.
+        healthy: () => agent.live(),
       }),
     ];
   };

@@ -14,6 +14,7 @@ function handle(text: string): AgentHandle {
     options: agentOptionsFromIni(ini(text)),
     record: () => ({ host: 'c1', version: '0', started_at: '', pid: 1, physnets: {} }),
     freeVhosts: () => ({}),
+    live: () => true,
     logger: pino({ level: 'silent' }),
   };
 }
