@@ -190,14 +190,19 @@ export class Reconciler {
     const completions: Array<Promise<boolean>> = [];
     const settle = (vhostId: number) => completions.push(...this.completeVhost(desired, vhostId));
     const vfs = layout.vfs.filter((vf) => all || dirty.has(vf.clientId));
-    for (const vf of vfs) {
-      if (signal.aborted) break;
-      const full = all || reason !== 'change';
-      if (!(await this.reconcileVf(vf, desired, reason, full, settle))) {
-        failed = true;
-        this.dirty.add(vf.clientId);
-      }
-    }
+    const full = all || reason !== 'change';
+    // spp-ctl serves each process one request at a time, but different spp_vf processes
+    // in parallel: each process's calls stay in order, processes proceed side by side.
+    const outcomes = await Promise.all(
+      vfs.map((vf) =>
+        signal.aborted ? true : this.reconcileVf(vf, desired, reason, full, settle),
+      ),
+    );
+    vfs.forEach((vf, index) => {
+      if (outcomes[index]) return;
+      failed = true;
+      this.dirty.add(vf.clientId);
+    });
     if (all && layout.mirror && !signal.aborted) {
       if (!(await this.reconcileMirror(layout.mirror.clientId, layout.mirror.mirrors)))
         failed = true;
