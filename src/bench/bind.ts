@@ -8,6 +8,8 @@ import type { LogLine } from '../lab/agent-process.js';
 import type { ServiceClient } from '../lab/stack.js';
 import { LabStack, stopOnSignals, twoNicMappings } from '../lab/stack.js';
 import { InputError, errorMessage } from '../util/errors.js';
+import type { Percentiles } from './stats.js';
+import { percentiles, roundMs } from './stats.js';
 import type { BenchSuite } from './suites.js';
 
 /** Targets of issue 5, checked (and printed) by every run. */
@@ -25,28 +27,6 @@ const DEFAULTS = { hosts: 4, vhosts: 8, concurrency: 8, binds: 400 };
 const SEQUENTIAL_SAMPLES = 200;
 const FLOOR_SAMPLES = 300;
 const CONCURRENT_ROUNDS = 20;
-
-export interface Percentiles {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  n: number;
-}
-
-export function percentiles(samples: number[]): Percentiles {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => {
-    if (sorted.length === 0) return NaN;
-    const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-    return round(sorted[index] as number);
-  };
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), n: sorted.length };
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
 
 function positiveInt(name: string, value: string | boolean | undefined, fallback: number): number {
   if (value === undefined || value === false) return fallback;
@@ -588,7 +568,7 @@ export async function runBindBench(options: RunOptions): Promise<BindBenchResult
       cpuPerBind[part] =
         after === undefined || before === undefined
           ? null
-          : round((after - before) / options.binds);
+          : roundMs((after - before) / options.binds);
     }
     log(
       `${options.binds} binds over ${options.hosts} hosts at concurrency ${options.concurrency}: ${Math.round(rate)} binds/s`,
@@ -613,15 +593,15 @@ export async function runBindBench(options: RunOptions): Promise<BindBenchResult
     const requests = serverBinds.map((b) => b.requests);
     const perBind =
       requests.length > 0 ? requests.reduce((a, b) => a + b, 0) / requests.length : NaN;
-    const floorMs = round(floor.etcd.p50 + floor.spp.p50);
+    const floorMs = roundMs(floor.etcd.p50 + floor.spp.p50);
     const flatP = percentiles(flat);
     const vlanP = percentiles(vlan);
     const concP = percentiles(concurrent);
     const doubles = auditor.doubleAllocations;
     const targets: BindBenchResult['targets'] = {
       flat_p50: {
-        target: `<= ${BIND_TARGETS.flatP50Ms} ms and <= ${BIND_TARGETS.flatP50FloorMultiple}x floor (${round(BIND_TARGETS.flatP50FloorMultiple * floorMs)} ms)`,
-        measured: `${flatP.p50} ms (${round(flatP.p50 / floorMs)}x floor)`,
+        target: `<= ${BIND_TARGETS.flatP50Ms} ms and <= ${BIND_TARGETS.flatP50FloorMultiple}x floor (${roundMs(BIND_TARGETS.flatP50FloorMultiple * floorMs)} ms)`,
+        measured: `${flatP.p50} ms (${roundMs(flatP.p50 / floorMs)}x floor)`,
         met:
           flatP.p50 <= BIND_TARGETS.flatP50Ms &&
           flatP.p50 <= BIND_TARGETS.flatP50FloorMultiple * floorMs,
@@ -638,7 +618,7 @@ export async function runBindBench(options: RunOptions): Promise<BindBenchResult
       },
       etcd_requests_per_bind: {
         target: `<= ${BIND_TARGETS.etcdRequestsPerBind}`,
-        measured: String(round(perBind)),
+        measured: String(roundMs(perBind)),
         met: perBind <= BIND_TARGETS.etcdRequestsPerBind,
       },
       throughput: {
@@ -668,7 +648,7 @@ export async function runBindBench(options: RunOptions): Promise<BindBenchResult
       throughput_binds_per_s: Math.round(rate * 10) / 10,
       double_allocations: doubles,
       leftover_keys: left.length,
-      etcd_requests_per_bind: round(perBind),
+      etcd_requests_per_bind: roundMs(perBind),
       etcd_requests_per_bind_max: requests.length > 0 ? Math.max(...requests) : NaN,
       floor_etcd_txn_ms: floor.etcd.p50,
       floor_spp_get_ms: floor.spp.p50,
