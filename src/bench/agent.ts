@@ -6,10 +6,10 @@ import { hostSpecFromLayout } from '../emulator/spec.js';
 import { DEFAULT_ETCD_SETTINGS } from '../etcd/connection.js';
 import { keys } from '../etcd/keys.js';
 import { EtcdStore } from '../etcd/store.js';
-import { FREE, encodeJson } from '../etcd/values.js';
 import { buildHost } from '../hosts/admin.js';
 import { AgentProcess } from '../lab/agent-process.js';
 import { EtcdServer } from '../lab/etcd-server.js';
+import { requestPlug } from '../lab/port-requests.js';
 import type { HostConfig } from '../layout/schema.js';
 import { planHostLayout } from '../layout/host-layout.js';
 import { InputError } from '../util/errors.js';
@@ -149,29 +149,6 @@ async function stopAgent(agent: AgentProcess): Promise<number> {
   return performance.now() - started;
 }
 
-async function requestPlug(
-  store: EtcdStore,
-  host: string,
-  port: { id: string; physnet: string; vhostId: number; mac: string; vlanId?: number },
-): Promise<void> {
-  const result = await store.transaction(
-    [{ key: keys.vhost(host, port.physnet, port.vhostId), equals: FREE }],
-    [
-      { put: keys.vhost(host, port.physnet, port.vhostId), value: port.id },
-      {
-        put: keys.bindPort(host, port.id),
-        value: encodeJson({
-          mac_address: port.mac,
-          vhost_id: port.vhostId,
-          ...(port.vlanId === undefined ? {} : { vlan_id: port.vlanId }),
-        }),
-      },
-      { put: keys.action(host, port.id), value: 'plug' },
-    ],
-  );
-  if (!result.succeeded) throw new Error(`slot ${port.physnet}/${port.vhostId} is not free`);
-}
-
 function mac(index: number): string {
   const hex = index.toString(16).padStart(4, '0');
   return `fa:16:3e:01:${hex.slice(0, 2)}:${hex.slice(2)}`;
@@ -194,7 +171,7 @@ async function plugSeries(
     for (let index = 0; index < count; index++) {
       const id = `bench-${kind}-${index}`;
       const port = {
-        id,
+        portId: id,
         physnet,
         vhostId: firstVhost + (index % 8),
         mac: mac(index + (kind === 'flat' ? 0 : 0x8000)),
@@ -235,7 +212,13 @@ async function restartWithPluggedPorts(
       const id = `restart-${vhostId}`;
       const up = watch.when(id, 'up');
       const vlan = vhostId % 2 === 1 ? { vlanId: 200 + vhostId } : {};
-      return requestPlug(store, host.name, { id, physnet, vhostId, mac: mac(vhostId), ...vlan })
+      return requestPlug(store, host.name, {
+        portId: id,
+        physnet,
+        vhostId,
+        mac: mac(vhostId),
+        ...vlan,
+      })
         .then(() => up)
         .then(() => undefined);
     });

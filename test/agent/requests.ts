@@ -1,40 +1,11 @@
 import { keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
-import { FREE, encodeJson } from '../../src/etcd/values.js';
+import { FREE } from '../../src/etcd/values.js';
+import type { PortRequest } from '../../src/lab/port-requests.js';
 import { waitFor } from '../harness/wait.js';
 
-export interface PortRequest {
-  portId: string;
-  physnet: string;
-  vhostId: number;
-  mac: string;
-  vlanId?: number;
-}
-
-/** What a driver writes to plug a port (SYSTEM.md §4 steps 4-5), in one transaction. */
-export async function requestPlug(
-  store: EtcdStore,
-  host: string,
-  port: PortRequest,
-): Promise<number> {
-  const result = await store.transaction(
-    [{ key: keys.vhost(host, port.physnet, port.vhostId), equals: FREE }],
-    [
-      { put: keys.vhost(host, port.physnet, port.vhostId), value: port.portId },
-      {
-        put: keys.bindPort(host, port.portId),
-        value: encodeJson({
-          mac_address: port.mac,
-          vhost_id: port.vhostId,
-          ...(port.vlanId !== undefined ? { vlan_id: port.vlanId } : {}),
-        }),
-      },
-      { put: keys.action(host, port.portId), value: 'plug' },
-    ],
-  );
-  if (!result.succeeded) throw new Error(`slot ${port.physnet}/${port.vhostId} is not free`);
-  return result.revision;
-}
+export type { PortRequest } from '../../src/lab/port-requests.js';
+export { requestPlug } from '../../src/lab/port-requests.js';
 
 export async function requestUnplug(store: EtcdStore, host: string, portId: string): Promise<void> {
   await store.put(keys.action(host, portId), 'unplug');
