@@ -6,7 +6,14 @@ import type { AgentRecord } from '../etcd/values.js';
 import { encodeJson } from '../etcd/values.js';
 import { sleep } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
-import type { EtcdSync } from './etcd-sync.js';
+
+/** What the liveness key needs of the agent's watch (EtcdSync). */
+export interface OwnWriteWatch {
+  /** Resolves true once the watch has delivered the agent key at `revision` (or later). */
+  confirmOwnWrite(revision: number, timeoutMs: number): Promise<boolean>;
+  /** Re-creates the watches (they were found silent). */
+  restartWatches(): void;
+}
 
 /**
  * The agent's liveness key `agent/<host>`, bound to a lease that is refreshed only while the
@@ -21,7 +28,7 @@ export class Liveness {
 
   constructor(
     private readonly store: EtcdStore,
-    private readonly sync: EtcdSync,
+    private readonly sync: OwnWriteWatch,
     private readonly ttlS: number,
     private readonly record: () => AgentRecord,
     private readonly logger: Logger,
