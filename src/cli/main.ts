@@ -36,8 +36,23 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
   return program;
 }
 
+/**
+ * A fault outside any request path (e.g. a library throwing from an event handler) ends the
+ * process with one line naming the error and where it came from, for the service manager
+ * to restart it, rather than a multi-line trace in the middle of the JSON logs.
+ */
+function exitOnInternalError(error: unknown): void {
+  const where = error instanceof Error ? error.stack?.split('\n')[1]?.trim() : undefined;
+  process.stderr.write(
+    `networking-spp: internal error: ${errorMessage(error)}${where ? ` (${where})` : ''}\n`,
+  );
+  process.exit(70);
+}
+
 /** Runs the CLI; bad input ends with one clear line on stderr and exit code 2, never a stack trace. */
 export async function main(argv: string[]): Promise<void> {
+  process.on('uncaughtException', exitOnInternalError);
+  process.on('unhandledRejection', exitOnInternalError);
   try {
     const program = await buildProgram(argv);
     await program.parseAsync(argv);
