@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=0
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=0 --no-opt
 import { main } from '../dist/src/cli/main.js';
 
 // The agent's own binary name, as the original ships it: same as `networking-spp agent`.
