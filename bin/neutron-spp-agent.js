@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=0 --no-opt
-import { main } from '../dist/src/cli/main.js';
+import { agentMain } from '../dist/src/cli/agent-main.js';
 
 // The agent's own binary name, as the original ships it: same as `networking-spp agent`.
-main([process.argv[0], process.argv[1], 'agent', ...process.argv.slice(2)]);
+agentMain(process.argv.slice(2));

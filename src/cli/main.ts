@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { InputError, errorMessage } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import { runWithExitCodes } from './exit.js';
 
 type Registration = (program: Command) => void;
 
@@ -36,37 +36,14 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
   return program;
 }
 
-/**
- * A fault outside any request path (e.g. a library throwing from an event handler) ends the
- * process with one line naming the error and where it came from, for the service manager
- * to restart it, rather than a multi-line trace in the middle of the JSON logs.
- */
-function exitOnInternalError(error: unknown): void {
-  const where = error instanceof Error ? error.stack?.split('\n')[1]?.trim() : undefined;
-  process.stderr.write(
-    `networking-spp: internal error: ${errorMessage(error)}${where ? ` (${where})` : ''}\n`,
-  );
-  process.exit(70);
-}
-
 /** Runs the CLI; bad input ends with one clear line on stderr and exit code 2, never a stack trace. */
 export async function main(argv: string[]): Promise<void> {
-  process.on('uncaughtException', exitOnInternalError);
-  process.on('unhandledRejection', exitOnInternalError);
-  try {
-    const program = await buildProgram(argv);
-    await program.parseAsync(argv);
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode;
-      return;
-    }
-    if (error instanceof InputError) {
-      process.stderr.write(`networking-spp: ${error.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    process.stderr.write(`networking-spp: ${errorMessage(error)}\n`);
-    process.exitCode = 1;
-  }
+  await runWithExitCodes(
+    'networking-spp',
+    async () => {
+      const program = await buildProgram(argv);
+      await program.parseAsync(argv);
+    },
+    (error) => (error instanceof CommanderError ? error.exitCode : undefined),
+  );
 }
