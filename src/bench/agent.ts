@@ -3,9 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { EmulatorServer } from '../emulator/server.js';
 import { hostSpecFromLayout } from '../emulator/spec.js';
-import { DEFAULT_ETCD_SETTINGS } from '../etcd/connection.js';
 import { keys } from '../etcd/keys.js';
-import { EtcdStore } from '../etcd/store.js';
+import type { EtcdStore } from '../etcd/store.js';
 import { buildHost } from '../hosts/admin.js';
 import { AgentProcess } from '../lab/agent-process.js';
 import { EtcdServer } from '../lab/etcd-server.js';
@@ -249,7 +248,7 @@ async function runAgentBench(
   log: (line: string) => void,
 ): Promise<AgentBenchResult> {
   const etcd = await EtcdServer.launch();
-  const store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  const store = etcd.connectStore();
   const hosts: BenchHost[] = [];
   try {
     const main = await benchHost(store, 'bench-agent', startHost());

@@ -5,7 +5,6 @@ import { pino } from 'pino';
 import { EmulatorServer } from '../emulator/server.js';
 import { hostSpecFromLayout } from '../emulator/spec.js';
 import { DEFAULT_ETCD_SETTINGS } from '../etcd/connection.js';
-import { EtcdStore } from '../etcd/store.js';
 import { buildHost } from '../hosts/admin.js';
 import { AgentProcess } from '../lab/agent-process.js';
 import { EtcdServer } from '../lab/etcd-server.js';
@@ -117,7 +116,7 @@ async function runNeutronBench(
   );
   progress('starting etcd and RabbitMQ');
   const [etcd, rabbit] = await Promise.all([EtcdServer.launch(), RabbitMqServer.launch()]);
-  const store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  const store = etcd.connectStore();
   const cleanups: Array<() => Promise<void>> = [];
   try {
     const token = 'bench-token';

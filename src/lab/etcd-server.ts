@@ -5,7 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createEtcdClient } from '../etcd/connection.js';
+import { DEFAULT_ETCD_SETTINGS, createEtcdClient } from '../etcd/connection.js';
+import { EtcdStore } from '../etcd/store.js';
 import { trackChild } from './children.js';
 import { freePort } from './ports.js';
 
@@ -50,6 +51,11 @@ export class EtcdServer {
 
   get endpoint(): string {
     return `127.0.0.1:${this.clientPort}`;
+  }
+
+  /** A client of this etcd with the default timeouts (plain TCP, no auth). */
+  connectStore(): EtcdStore {
+    return EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [this.endpoint] });
   }
 
   /** Process id of the running etcd, undefined while stopped. */

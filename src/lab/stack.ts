@@ -10,9 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { EmulatorServer } from '../emulator/server.js';
 import { hostSpecFromLayout } from '../emulator/spec.js';
-import { DEFAULT_ETCD_SETTINGS } from '../etcd/connection.js';
 import { keys } from '../etcd/keys.js';
-import { EtcdStore } from '../etcd/store.js';
+import type { EtcdStore } from '../etcd/store.js';
 import { buildHost } from '../hosts/admin.js';
 import { MAX_LCORE } from '../layout/coremask.js';
 import { planHostLayout } from '../layout/host-layout.js';
@@ -483,7 +482,7 @@ export class LabStack {
       this.track('etcd', () => server.dispose());
       return server;
     });
-    const store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+    const store = etcd.connectStore();
     this.store = store;
     this.track('etcd client', async () => store.close());
 

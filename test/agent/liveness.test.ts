@@ -8,7 +8,7 @@ import { Liveness } from '../../src/agent/liveness.js';
 import type { OwnWriteWatch } from '../../src/agent/liveness.js';
 import { noAgentMetrics } from '../../src/agent/metrics.js';
 import { keys } from '../../src/etcd/keys.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import type { AgentRecord } from '../../src/etcd/values.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { waitFor } from '../harness/wait.js';
@@ -32,11 +32,7 @@ describe('agent liveness key against a real etcd', () => {
 
   before(async () => {
     etcd = await EtcdServer.launch();
-    store = EtcdStore.connect({
-      endpoints: [etcd.endpoint],
-      requestTimeoutMs: 5000,
-      dialTimeoutMs: 2000,
-    });
+    store = etcd.connectStore();
   });
 
   after(async () => {

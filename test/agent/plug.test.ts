@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { keys } from '../../src/etcd/keys.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { waitFor } from '../harness/wait.js';
 import { WIRE_MAC, frame } from './frames.js';
@@ -38,11 +38,7 @@ describe('agent plugs and unplugs ports (real etcd, emulator, agent process)', (
 
   before(async () => {
     etcd = await EtcdServer.launch();
-    store = EtcdStore.connect({
-      endpoints: [etcd.endpoint],
-      requestTimeoutMs: 5000,
-      dialTimeoutMs: 2000,
-    });
+    store = etcd.connectStore();
     node = await computeHost({ store, etcd: etcd.endpoint, host: 'compute-1' });
     await node.startAgent();
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { keys } from '../../src/etcd/keys.js';
 import type { Etcd3 } from 'etcd3';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { FREE } from '../../src/etcd/values.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { TcpProxy } from '../../src/lab/tcp-proxy.js';
@@ -52,11 +52,7 @@ describe('agent recovery and robustness (real etcd, emulator, agent process)', (
 
   before(async () => {
     etcd = await EtcdServer.launch();
-    store = EtcdStore.connect({
-      endpoints: [etcd.endpoint],
-      requestTimeoutMs: 5000,
-      dialTimeoutMs: 2000,
-    });
+    store = etcd.connectStore();
   });
 
   after(async () => {

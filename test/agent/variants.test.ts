@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { keys } from '../../src/etcd/keys.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { AGENT_NODE_FLAGS } from '../../src/lab/agent-process.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { freePort } from '../../src/lab/ports.js';
@@ -35,11 +35,7 @@ describe('agent on other layouts, dialects and configurations', () => {
 
   before(async () => {
     etcd = await EtcdServer.launch();
-    store = EtcdStore.connect({
-      endpoints: [etcd.endpoint],
-      requestTimeoutMs: 5000,
-      dialTimeoutMs: 2000,
-    });
+    store = etcd.connectStore();
     dir = await mkdtemp(join(tmpdir(), 'spp-agent-test-'));
   });
 

@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import { keys } from '../../src/etcd/keys.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { bigHost } from '../layout/big-host.js';
 import { runCli } from './run-cli.js';
@@ -17,7 +16,7 @@ let dir: string;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  store = etcd.connectStore();
   dir = mkdtempSync(join(tmpdir(), 'nspp-cli-'));
 });
 after(async () => {

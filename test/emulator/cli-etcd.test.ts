@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { buildHost } from '../../src/hosts/admin.js';
 import { killTree, trackChild } from '../../src/lab/children.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
@@ -20,11 +20,7 @@ describe('networking-spp emulator reading the layout from etcd', () => {
 
   before(async () => {
     etcd = await EtcdServer.launch();
-    store = EtcdStore.connect({
-      endpoints: [etcd.endpoint],
-      requestTimeoutMs: 5000,
-      dialTimeoutMs: 2000,
-    });
+    store = etcd.connectStore();
     const { config } = planHostLayout({
       mappings: '00:04.0#phys1#1#0x1f,00:05.0#phys2#2#0xfe0,00:06.0#phys3#1#0x1f000',
       mirror: '1#0x60000',

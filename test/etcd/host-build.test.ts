@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import { ROOT, keys } from '../../src/etcd/keys.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { buildHost, destroyHost, slotKeys } from '../../src/hosts/admin.js';
 import { readHostState } from '../../src/hosts/state.js';
 import { parseCustomLayout } from '../../src/layout/custom.js';
@@ -17,7 +16,7 @@ let store: EtcdStore;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  store = etcd.connectStore();
 });
 after(async () => {
   store?.close();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 
 let etcd: EtcdServer;
@@ -9,7 +8,7 @@ let store: EtcdStore;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  store = etcd.connectStore();
 });
 after(async () => {
   store?.close();

@@ -17,7 +17,7 @@ let store: EtcdStore;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+  store = etcd.connectStore();
 });
 after(async () => {
   store?.close();
@@ -191,7 +191,7 @@ describe('connection settings', () => {
     await admin.user('root').addRole('root');
     await admin.auth.authEnable();
     admin.close();
-    const denied = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+    const denied = etcd.connectStore();
     const allowed = EtcdStore.connect({
       ...DEFAULT_ETCD_SETTINGS,
       endpoints: [etcd.endpoint],

@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { freePort } from '../../src/lab/ports.js';
 import type { ComputeHostFixture } from '../agent/host-fixture.js';
@@ -23,7 +22,7 @@ describe('agent with an unreachable RabbitMQ', () => {
 
   before(async () => {
     etcd = await EtcdServer.launch();
-    store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+    store = etcd.connectStore();
     node = await computeHost({ store, etcd: etcd.endpoint, host: 'compute-b' });
   });
   after(async () => {

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
-import { EtcdStore } from '../../src/etcd/store.js';
+import type { EtcdStore } from '../../src/etcd/store.js';
 import { readHostState } from '../../src/hosts/state.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { NeutronServer } from '../../src/lab/neutron-server.js';
@@ -72,7 +72,7 @@ describe('networking-spp on a real Neutron', () => {
 
   before(async () => {
     [etcd, rabbit] = await Promise.all([EtcdServer.launch(), RabbitMqServer.launch()]);
-    store = EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
+    store = etcd.connectStore();
     serviceOptions = {
       listenAddress: '127.0.0.1',
       listenPort: await freePort(),

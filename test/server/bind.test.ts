@@ -8,14 +8,7 @@ import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
 import { expectedBindPort } from './fake-agent.js';
 import type { TestServer } from './harness.js';
-import {
-  bindBody,
-  connectStore,
-  flatSegment,
-  newPort,
-  startTestServer,
-  vlanSegment,
-} from './harness.js';
+import { bindBody, flatSegment, newPort, startTestServer, vlanSegment } from './harness.js';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -24,7 +17,7 @@ const hosts: ComputeHost[] = [];
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   server = await startTestServer(etcd);
 });
 after(async () => {

@@ -15,7 +15,7 @@ import { freePort } from '../../src/lab/ports.js';
 import { waitFor } from '../harness/wait.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
-import { TOKEN, bindBody, connectStore, newPort } from './harness.js';
+import { TOKEN, bindBody, newPort } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/networking-spp.js', import.meta.url));
 const run = promisify(execFile);
@@ -27,7 +27,7 @@ const hosts: ComputeHost[] = [];
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   dir = mkdtempSync(join(tmpdir(), 'nspp-server-cli-'));
 });
 after(async () => {

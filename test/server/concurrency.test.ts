@@ -6,7 +6,7 @@ import { EtcdServer } from '../../src/lab/etcd-server.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost, wideConfig } from './compute-host.js';
 import type { TestServer } from './harness.js';
-import { bindBody, connectStore, newPort, startTestServer } from './harness.js';
+import { bindBody, newPort, startTestServer } from './harness.js';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -15,7 +15,7 @@ const hosts: ComputeHost[] = [];
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   servers = [
     await startTestServer(etcd, { bindTimeoutMs: 30_000 }),
     await startTestServer(etcd, { bindTimeoutMs: 30_000 }),

@@ -6,7 +6,7 @@ import { waitFor } from '../harness/wait.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
 import type { TestServer } from './harness.js';
-import { bindBody, connectStore, newPort, startTestServer } from './harness.js';
+import { bindBody, newPort, startTestServer } from './harness.js';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -15,7 +15,7 @@ let host: ComputeHost;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   server = await startTestServer(etcd, {
     etcd: { endpoints: [etcd.endpoint], requestTimeoutMs: 1000, dialTimeoutMs: 500 },
   });

@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
-import { EtcdStore } from '../../src/etcd/store.js';
 import type { EtcdServer } from '../../src/lab/etcd-server.js';
 import type { BinderOptions } from '../../src/server/binder.js';
 import type { RunningServer } from '../../src/server/index.js';
@@ -9,10 +8,6 @@ import { startServer } from '../../src/server/index.js';
 import type { ServerOptions } from '../../src/server/options.js';
 
 export const TOKEN = 'test-token';
-
-export function connectStore(etcd: EtcdServer): EtcdStore {
-  return EtcdStore.connect({ ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] });
-}
 
 export interface TestServer extends RunningServer {
   /** Log lines (parsed JSON) written so far. */

@@ -5,7 +5,7 @@ import { EtcdServer } from '../../src/lab/etcd-server.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
 import type { TestServer } from './harness.js';
-import { bindBody, connectStore, newPort, startTestServer } from './harness.js';
+import { bindBody, newPort, startTestServer } from './harness.js';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -14,7 +14,7 @@ let host: ComputeHost;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   server = await startTestServer(etcd);
   host = await startComputeHost({
     store,

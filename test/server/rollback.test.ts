@@ -7,7 +7,7 @@ import { waitFor } from '../harness/wait.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
 import type { TestServer } from './harness.js';
-import { bindBody, connectStore, newPort, startTestServer } from './harness.js';
+import { bindBody, newPort, startTestServer } from './harness.js';
 
 const TIMEOUT_MS = 600;
 
@@ -20,7 +20,7 @@ const upBeforeRollback = new Set<string>();
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   server = await startTestServer(
     etcd,
     { bindTimeoutMs: TIMEOUT_MS },

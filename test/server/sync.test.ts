@@ -9,14 +9,7 @@ import { waitFor } from '../harness/wait.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
 import type { TestServer } from './harness.js';
-import {
-  bindBody,
-  connectStore,
-  flatSegment,
-  newPort,
-  startTestServer,
-  vlanSegment,
-} from './harness.js';
+import { bindBody, flatSegment, newPort, startTestServer, vlanSegment } from './harness.js';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -24,7 +17,7 @@ let server: TestServer;
 
 before(async () => {
   etcd = await EtcdServer.launch();
-  store = connectStore(etcd);
+  store = etcd.connectStore();
   server = await startTestServer(etcd);
 });
 after(async () => {
