@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { Agent, request } from 'undici';
 import { EmulatorServer } from '../emulator/server.js';
 import type { HostSpec } from '../emulator/spec.js';
 import { hostSpecFromLayout } from '../emulator/spec.js';
-import { killTree, trackChild } from '../lab/children.js';
+import { stopChild, trackChild } from '../lab/children.js';
 import { freePort } from '../lab/ports.js';
 import type { CustomLayout } from '../layout/generate.js';
 import { planHostLayout } from '../layout/host-layout.js';
@@ -271,7 +270,6 @@ async function timeCliStart(mappings: string, layoutFile: string): Promise<numbe
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = once(child, 'exit');
   const poller = new Agent({ connect: { timeout: 1000 } });
   try {
     for (;;) {
@@ -292,10 +290,7 @@ async function timeCliStart(mappings: string, layoutFile: string): Promise<numbe
     }
   } finally {
     await poller.close();
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => killTree(child, 'SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(child, 5000);
   }
 }
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { killTree, trackChild } from './children.js';
+import type { ChildExit } from './children.js';
+import { stopChild, trackChild } from './children.js';
 
 const AGENT_BIN = fileURLToPath(new URL('../../../bin/neutron-spp-agent.js', import.meta.url));
 
@@ -156,14 +157,8 @@ export class AgentProcess {
   }
 
   /** Sends `signal` and waits for the exit (SIGKILL after `graceMs`). */
-  async stop(
-    signal: NodeJS.Signals = 'SIGTERM',
-    graceMs = 10_000,
-  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    killTree(this.child, signal);
-    const timer = setTimeout(() => killTree(this.child, 'SIGKILL'), graceMs);
-    const result = await this.exited;
-    clearTimeout(timer);
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<ChildExit> {
+    const result = await stopChild(this.child, graceMs, signal);
     await rm(this.dir, { recursive: true, force: true });
     return result;
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DEFAULT_ETCD_SETTINGS, createEtcdClient } from '../etcd/connection.js';
 import { EtcdStore } from '../etcd/store.js';
-import { trackChild } from './children.js';
+import { stopChild, trackChild } from './children.js';
 import { freePort } from './ports.js';
 
 const CANDIDATES = ['/usr/bin/etcd', '/usr/local/bin/etcd', '/usr/sbin/etcd'];
@@ -133,12 +133,7 @@ export class EtcdServer {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(killTimer);
+    if (child) await stopChild(child, 5000);
   }
 
   async dispose(): Promise<void> {

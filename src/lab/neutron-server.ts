@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { killTree, trackChild } from './children.js';
+import { stopChild, trackChild } from './children.js';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -237,20 +237,9 @@ export class NeutronServer {
   async stop(graceMs = 10_000): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    killTree(child, graceMs === 0 ? 'SIGKILL' : 'SIGTERM');
-    const timer = setTimeout(() => killTree(child, 'SIGKILL'), graceMs);
-    await exited;
-    clearTimeout(timer);
-    // Workers share the process group; none may outlive the parent.
-    if (child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // the group is gone
-      }
-    }
+    if (!child) return;
+    // Workers share the process group; stopChild leaves none behind.
+    await stopChild(child, graceMs, graceMs === 0 ? 'SIGKILL' : 'SIGTERM');
   }
 
   /** Stops and removes the state directory (kept when NSPP_KEEP_LAB is set, for debugging). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import amqp from 'amqplib';
-import { killTree, trackChild } from './children.js';
+import { stopChild, trackChild } from './children.js';
 import { freePort } from './ports.js';
 
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -198,31 +198,14 @@ export class RabbitMqServer {
     const child = this.child;
     this.child = undefined;
     if (!child) return;
-    await stopGroup(child, graceMs);
+    await stopChild(child, graceMs);
   }
 
   async dispose(): Promise<void> {
     await this.stop();
     const epmd = this.epmd;
     this.epmd = undefined;
-    if (epmd) await stopGroup(epmd, 2000);
+    if (epmd) await stopChild(epmd, 2000);
     await rm(this.dir, { recursive: true, force: true });
-  }
-}
-
-async function stopGroup(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  killTree(child, 'SIGTERM');
-  const timer = setTimeout(() => killTree(child, 'SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-  // The beam's helpers (erl_child_setup, inet_gethost) share the group: make sure none stays.
-  if (child.pid !== undefined) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // the group is gone
-    }
   }
 }

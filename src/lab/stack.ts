@@ -20,7 +20,7 @@ import type { ProcessStatus } from '../spp/status.js';
 import { errorMessage } from '../util/errors.js';
 import { AgentProcess } from './agent-process.js';
 import type { LogLine } from './agent-process.js';
-import { killTree, trackChild } from './children.js';
+import { stopChild, trackChild } from './children.js';
 import { EtcdServer } from './etcd-server.js';
 import { freePort } from './ports.js';
 
@@ -208,10 +208,7 @@ export class ServerProcess {
   }
 
   async stop(graceMs = 8000): Promise<void> {
-    killTree(this.child, 'SIGTERM');
-    const timer = setTimeout(() => killTree(this.child, 'SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    await stopChild(this.child, graceMs);
     await rm(this.dir, { recursive: true, force: true });
   }
 }
