@@ -3,6 +3,7 @@ import { InputError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { AGENT_COMMAND, runAgentCommand } from './agent-run.js';
 import { runWithExitCodes } from './exit.js';
+import { LOG_LEVELS } from './shared-options.js';
 
 const USAGE = `Usage: neutron-spp-agent [options]
 
@@ -10,7 +11,7 @@ ${AGENT_COMMAND.description}
 
 Options:
   --config-file <file>  ${AGENT_COMMAND.configFileHelp}
-  --log-level <level>   log level (${AGENT_COMMAND.logLevels.join(', ')}) (default: "info")
+  --log-level <level>   log level (${LOG_LEVELS.join(', ')}) (default: "info")
   -V, --version         output the version number
   -h, --help            display help for command
 `;
@@ -48,7 +49,7 @@ export async function agentMain(args: string[]): Promise<void> {
     }
     await runAgentCommand({
       configFiles: values['config-file'] ?? [],
-      logLevel: values['log-level'] ?? 'info',
+      logLevel: values['log-level'],
     });
   });
 }

@@ -4,14 +4,11 @@ import { IniOptions } from '../config/ini.js';
 import type { EtcdSettings } from '../etcd/connection.js';
 import { parseEndpoints } from '../etcd/connection.js';
 import { EtcdStore } from '../etcd/store.js';
+import { collect } from './shared-options.js';
 
 export interface EtcdFlags {
   etcd?: string;
   configFile?: string[];
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /** Adds `--etcd` and repeatable `--config-file` to a command. */

@@ -5,6 +5,8 @@ import { parseEndpoints } from '../etcd/connection.js';
 import { runServer } from '../server/index.js';
 import { parseListen, serverOptionsFromIni } from '../server/options.js';
 import { InputError, errorMessage } from '../util/errors.js';
+import { LOG_LEVELS, checkLogLevel, collect } from './shared-options.js';
+import { runUntilSignalled } from './signals.js';
 
 interface ServerFlags {
   configFile?: string[];
@@ -14,12 +16,6 @@ interface ServerFlags {
   bindTimeout?: string;
   logLevel?: string;
 }
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 export function registerServerCommand(program: Command): void {
   program
@@ -59,27 +55,10 @@ export function registerServerCommand(program: Command): void {
           throw new InputError(`--bind-timeout ${flags.bindTimeout}: ${errorMessage(error)}`);
         }
       }
-      const level = flags.logLevel ?? 'info';
-      if (!LOG_LEVELS.includes(level)) {
-        throw new InputError(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
-      }
+      const level = checkLogLevel(flags.logLevel);
       const logger = pino({ level, base: { service: 'networking-spp-server' } });
-      const controller = new AbortController();
-      const stop = (signal: NodeJS.Signals) => {
-        if (controller.signal.aborted) {
-          logger.warn({ signal }, 'second signal, exiting at once');
-          process.exit(1);
-        }
-        logger.info({ signal }, 'signal received, shutting down');
-        controller.abort();
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      try {
-        await runServer(options, controller.signal, { logger });
-      } finally {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-      }
+      await runUntilSignalled(logger, 'signal received, shutting down', (signal) =>
+        runServer(options, signal, { logger }),
+      );
     });
 }
