@@ -1,3 +1,5 @@
+import type { Egress } from '../../src/emulator/model/dataplane.js';
+
 /** Builds an Ethernet frame (optionally 802.1Q-tagged) as bytes, independently of the emulator. */
 export function frame(dst: string, src: string, vlanId?: number): Buffer {
   const mac = (text: string) => Buffer.from(text.split(':').map((byte) => parseInt(byte, 16)));
@@ -10,3 +12,8 @@ export function frame(dst: string, src: string, vlanId?: number): Buffer {
 }
 
 export const WIRE_MAC = '52:54:00:aa:bb:cc';
+
+/** Where frames left SPP, as comparable `[port, frame hex]` pairs. */
+export function egressOf(list: Egress[]): Array<[string, string]> {
+  return list.map((out) => [out.port, out.frame.toString('hex')]);
+}

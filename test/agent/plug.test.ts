@@ -4,7 +4,7 @@ import { keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { waitFor } from '../harness/wait.js';
-import { WIRE_MAC, frame } from './frames.js';
+import { WIRE_MAC, egressOf, frame } from './frames.js';
 import type { ComputeHostFixture } from './host-fixture.js';
 import { computeHost } from './host-fixture.js';
 import type { PortRequest } from './requests.js';
@@ -77,15 +77,9 @@ describe('agent plugs and unplugs ports (real etcd, emulator, agent process)', (
       { type: 'mac', value: 'FA:16:3E:00:00:01', port: 'ring:2' },
     ]);
     const toVm = node.emulator.inject('phy:0', frame(FLAT.mac, WIRE_MAC));
-    assert.deepEqual(
-      toVm.map((e) => [e.port, e.frame.toString('hex')]),
-      [['vhost:1', frame(FLAT.mac, WIRE_MAC).toString('hex')]],
-    );
+    assert.deepEqual(egressOf(toVm), [['vhost:1', frame(FLAT.mac, WIRE_MAC).toString('hex')]]);
     const fromVm = node.emulator.inject('vhost:1', frame(WIRE_MAC, FLAT.mac));
-    assert.deepEqual(
-      fromVm.map((e) => [e.port, e.frame.toString('hex')]),
-      [['phy:0', frame(WIRE_MAC, FLAT.mac).toString('hex')]],
-    );
+    assert.deepEqual(egressOf(fromVm), [['phy:0', frame(WIRE_MAC, FLAT.mac).toString('hex')]]);
   });
 
   test('VLAN plug: tag removed towards the VM, added towards the wire', async () => {
@@ -102,15 +96,9 @@ describe('agent plugs and unplugs ports (real etcd, emulator, agent process)', (
       pcp: 0,
     });
     const toVm = node.emulator.inject('phy:1', frame(VLAN.mac, WIRE_MAC, 100));
-    assert.deepEqual(
-      toVm.map((e) => [e.port, e.frame.toString('hex')]),
-      [['vhost:2', frame(VLAN.mac, WIRE_MAC).toString('hex')]],
-    );
+    assert.deepEqual(egressOf(toVm), [['vhost:2', frame(VLAN.mac, WIRE_MAC).toString('hex')]]);
     const fromVm = node.emulator.inject('vhost:2', frame(WIRE_MAC, VLAN.mac));
-    assert.deepEqual(
-      fromVm.map((e) => [e.port, e.frame.toString('hex')]),
-      [['phy:1', frame(WIRE_MAC, VLAN.mac, 100).toString('hex')]],
-    );
+    assert.deepEqual(egressOf(fromVm), [['phy:1', frame(WIRE_MAC, VLAN.mac, 100).toString('hex')]]);
     // Untagged or wrongly tagged frames to the MAC do not reach the VM.
     assert.deepEqual(node.emulator.inject('phy:1', frame(VLAN.mac, WIRE_MAC)), []);
     assert.deepEqual(node.emulator.inject('phy:1', frame(VLAN.mac, WIRE_MAC, 101)), []);

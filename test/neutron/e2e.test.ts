@@ -21,7 +21,7 @@ import { NeutronApi } from '../../src/neutron/api-client.js';
 import type { RunningServer } from '../../src/server/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { ServerOptions } from '../../src/server/options.js';
-import { WIRE_MAC, frame } from '../agent/frames.js';
+import { WIRE_MAC, egressOf, frame } from '../agent/frames.js';
 import type { ComputeHostFixture } from '../agent/host-fixture.js';
 import { computeHost } from '../agent/host-fixture.js';
 import { waitFor } from '../harness/wait.js';
@@ -176,10 +176,9 @@ describe('networking-spp on a real Neutron', () => {
     assert.equal(state.ports.get(port.id)?.up, true);
     // Towards the wire the frame leaves by the NIC, tagged on VLAN segments.
     const out = node(host).emulator.inject(`vhost:${vhost}`, frame(WIRE_MAC, port.mac_address));
-    assert.deepEqual(
-      out.map((e) => [e.port, e.frame.toString('hex')]),
-      [[PHY[physnet], frame(WIRE_MAC, port.mac_address, vlanId).toString('hex')]],
-    );
+    assert.deepEqual(egressOf(out), [
+      [PHY[physnet], frame(WIRE_MAC, port.mac_address, vlanId).toString('hex')],
+    ]);
     return vhost as number;
   };
 
