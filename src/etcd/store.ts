@@ -47,6 +47,8 @@ export interface WatchEvent {
   key: string;
   value: string;
   modRevision: number;
+  /** Lease id of a put ("0" without lease; deletes carry none). */
+  lease?: string;
 }
 
 export interface WatchBatch {
@@ -61,6 +63,8 @@ export class WatchResyncNeeded extends Error {
 }
 
 export interface WatchHooks {
+  /** Watch exactly the key given as `prefix`, not every key that starts with it. */
+  exactKey?: boolean;
   onConnected?: () => void;
   onDisconnected?: (error: Error) => void;
 }
@@ -253,9 +257,8 @@ export class EtcdStore {
     };
     const onAbort = () => wake?.();
     signal.addEventListener('abort', onAbort);
-    const watcher: Watcher = this.client
-      .watch()
-      .prefix(prefix)
+    const builder = this.client.watch();
+    const watcher: Watcher = (hooks.exactKey ? builder.key(prefix) : builder.prefix(prefix))
       .startRevision(String(fromRevision))
       .watcher();
     watcher.on('data', (response) => {
@@ -264,6 +267,7 @@ export class EtcdStore {
         key: event.kv.key.toString(),
         value: event.kv.value.toString(),
         modRevision: Number(event.kv.mod_revision),
+        lease: event.kv.lease,
       }));
       if (events.length > 0) push({ revision: Number(response.header.revision), events });
     });

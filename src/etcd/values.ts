@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { macAddressSchema } from '../model/mac.js';
 import { hostConfigSchema } from '../layout/schema.js';
 import type { HostConfig } from '../layout/schema.js';
 import { pythonJsonDumps } from '../layout/pyjson.js';
@@ -8,12 +9,9 @@ import { describeIssues } from '../util/validation.js';
 /** The literal a free vhost or mirror slot holds. */
 export const FREE = 'None';
 
-const macAddress = z
-  .string()
-  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a MAC address like fa:16:3e:00:00:01');
-
+/** bind_port's value; its MAC comes out lower-cased, the project's one normal form. */
 export const bindPortSchema = z.object({
-  mac_address: macAddress,
+  mac_address: macAddressSchema(),
   vhost_id: z.number().int().min(0),
   vlan_id: z.number().int().min(1).max(4094).optional(),
 });
