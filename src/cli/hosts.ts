@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { readHostState } from '../hosts/state.js';
+import { readHost } from '../snapshot/read.js';
+import { valueOf } from '../snapshot/model.js';
 import { describeHosts, summarizeHost } from '../hosts/summary.js';
 import { InputError } from '../util/errors.js';
 import type { EtcdFlags } from './etcd-flags.js';
@@ -72,9 +73,11 @@ export function registerHostsCommands(program: Command): void {
       .requiredOption('--host <host>', 'compute host name')
       .option('--json', 'print JSON'),
   ).action(async (flags: EtcdFlags & { host: string; json?: boolean }) => {
-    const state = await withStore(flags, (store) => readHostState(store, flags.host));
-    if (!state.config) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
-    const summary = summarizeHost(state);
+    const read = await withStore(flags, (store) => readHost(store, flags.host));
+    const state = read.host;
+    if (!state.configuration)
+      throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
+    const summary = summarizeHost(state, read.revision);
     const rows: PortRow[] = summary.slots
       .filter((slot) => slot.portId !== null)
       .map((slot) => ({
@@ -89,13 +92,14 @@ export function registerHostsCommands(program: Command): void {
     const slotted = new Set(rows.map((row) => row.portId));
     for (const port of state.ports.values()) {
       if (slotted.has(port.portId)) continue;
+      const bindPort = valueOf(port.bindPort);
       rows.push({
         portId: port.portId,
-        vhostId: port.bindPort?.vhost_id ?? null,
+        vhostId: bindPort?.vhost_id ?? null,
         physnet: '',
-        macAddress: port.bindPort?.mac_address ?? '',
-        vlanId: port.bindPort?.vlan_id ?? null,
-        action: port.action ?? '',
+        macAddress: bindPort?.mac_address ?? '',
+        vlanId: bindPort?.vlan_id ?? null,
+        action: port.action?.raw ?? '',
         status: 'orphan',
       });
     }

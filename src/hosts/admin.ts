@@ -5,9 +5,17 @@ import { HOST_PREFIX_KINDS, keys } from '../etcd/keys.js';
 import { FREE } from '../etcd/values.js';
 import { pythonJsonDumps } from '../layout/pyjson.js';
 import type { HostConfig } from '../layout/schema.js';
+import { layoutSlots } from '../layout/slots.js';
 import { InputError, errorMessage } from '../util/errors.js';
-import type { HostState } from './state.js';
-import { readHostState } from './state.js';
+import type { Holder, HostState } from '../snapshot/model.js';
+import { heldBy } from '../snapshot/model.js';
+import { readHost } from '../snapshot/read.js';
+
+/** A host as read at `revision`. */
+interface ReadHost {
+  revision: number;
+  host: HostState;
+}
 
 /** etcd's default `--max-txn-ops`: the most operations one transaction may carry. */
 export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
@@ -32,14 +40,10 @@ const PORT_KINDS = [
 
 /** The slot keys (all `None`) that belong to a host configuration, in vhost order. */
 export function slotKeys(host: string, config: HostConfig): string[] {
-  const result: string[] = [];
-  let vhostId = 0;
-  for (const vf of config.vf) {
-    for (let i = 0; i < vf.num_vhost; i++)
-      result.push(keys.vhost(host, vf.physical_network, vhostId++));
-  }
-  (config.mirror ?? []).forEach((_, index) => result.push(keys.mirror(host, index)));
-  return result;
+  return [
+    ...layoutSlots(config).map((slot) => keys.vhost(host, slot.physnet, slot.vhostId)),
+    ...(config.mirror ?? []).map((_, index) => keys.mirror(host, index)),
+  ];
 }
 
 export interface BuildOptions {
@@ -61,37 +65,38 @@ export interface BuildResult {
 }
 
 /** The host's slots as they are in etcd, and what `--force` would take away. */
-function inUse(state: HostState): string[] {
-  const used = state.slots.filter((slot) => slot.portId !== null);
+export function inUse(state: HostState): string[] {
+  const used = state.sortedSlots().filter((slot) => !slot.holder.free);
+  const holders = new Set(used.map((slot) => heldBy(slot.holder)));
+  const describe = (holder: Holder) => heldBy(holder) ?? 'an unreadable value';
   return [
-    ...used.map((slot) => `vhost ${slot.vhostId} (${slot.physnet}) = port ${slot.portId}`),
-    ...state.mirrors
-      .filter((mirror) => mirror.flowId !== null)
-      .map((mirror) => `mirror ${mirror.mirrorId} = tap flow ${mirror.flowId}`),
+    ...used.map(
+      (slot) => `vhost ${slot.vhostId} (${slot.physnet}) = port ${describe(slot.holder)}`,
+    ),
+    ...[...state.mirrors.values()]
+      .filter((mirror) => !mirror.holder.free)
+      .sort((a, b) => a.mirrorId - b.mirrorId)
+      .map((mirror) => `mirror ${mirror.mirrorId} = tap flow ${describe(mirror.holder)}`),
     ...[...state.ports.keys()]
-      .filter((portId) => !used.some((slot) => slot.portId === portId))
+      .filter((portId) => !holders.has(portId))
       .map((portId) => `port ${portId} (bind_port/action keys)`),
   ];
 }
 
-function existingSlots(host: string, state: HostState): string[] {
-  return [
-    ...state.slots.map((slot) => keys.vhost(host, slot.physnet, slot.vhostId)),
-    ...state.mirrors.map((mirror) => keys.mirror(host, mirror.mirrorId)),
-  ];
+function existingSlots(state: HostState): string[] {
+  return [...state.slots.keys(), ...[...state.mirrors.values()].map((mirror) => mirror.key)];
 }
 
-/** Nothing of the host changed since `state` was read, and no chunked build holds it. */
-function unchangedGuard(host: string, state: HostState): Condition[] {
+/** Nothing of the host changed since it was read, and no chunked build holds it. */
+function unchangedGuard(host: string, read: ReadHost): Condition[] {
   const configKey = keys.configuration(host);
+  const config = read.host.configuration;
   return [
     { key: keys.buildLock(host), absent: true },
-    state.configKv
-      ? { key: configKey, modRevision: state.configKv.modRevision }
-      : { key: configKey, absent: true },
+    config ? { key: configKey, modRevision: config.modRevision } : { key: configKey, absent: true },
     ...HOST_PREFIX_KINDS.map((kind) => ({
       prefix: keys.hostPrefix(kind, host),
-      notModifiedAfter: state.revision,
+      notModifiedAfter: read.revision,
     })),
   ];
 }
@@ -143,14 +148,15 @@ export async function buildHost(
   const newSlots = slotKeys(host, config);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     await refuseIfLocked(store, host);
-    const state = await readHostState(store, host);
+    const read = await readHost(store, host);
+    const state = read.host;
     const using = inUse(state);
     if (!options.force && using.length > 0) {
       throw new InputError(
         `host ${host} has ports plugged, refusing to overwrite its layout (use --force to reset it): ${using.join('; ')}`,
       );
     }
-    const stale = existingSlots(host, state).filter((key) => !newSlots.includes(key));
+    const stale = existingSlots(state).filter((key) => !newSlots.includes(key));
     const removed = [
       ...stale,
       ...(options.force ? [...state.ports.keys()].map((portId) => `port ${portId}`) : []),
@@ -165,14 +171,14 @@ export async function buildHost(
     ];
     if (operations.length <= maxTxnOps) {
       const result = await store
-        .transaction(unchangedGuard(host, state), operations)
+        .transaction(unchangedGuard(host, read), operations)
         .catch((error: unknown) => {
           throw tooManyOps(error, operations.length, maxTxnOps);
         });
       if (result.succeeded) return { revision: result.revision, written, removed, transactions: 1 };
       continue;
     }
-    const chunked = await buildChunked(store, host, config, state, {
+    const chunked = await buildChunked(store, host, config, read, {
       maxTxnOps,
       portPrefixes,
       lockTtlSeconds: options.lockTtlSeconds ?? LOCK_TTL_SECONDS,
@@ -258,7 +264,7 @@ async function buildChunked(
   store: EtcdStore,
   host: string,
   config: HostConfig,
-  state: HostState,
+  state: ReadHost,
   options: ChunkOptions,
 ): Promise<Omit<BuildResult, 'written' | 'removed'> | undefined> {
   const configKey = keys.configuration(host);
@@ -313,10 +319,10 @@ async function rollback(
   store: EtcdStore,
   host: string,
   lock: LockGuard,
-  previous: HostState,
+  previous: ReadHost,
   maxTxnOps: number,
 ): Promise<string> {
-  const restore = previous.configKv;
+  const restore = previous.host.configuration;
   const undo: Operation[] = [
     { delete: keys.configuration(host) },
     { deletePrefix: keys.hostPrefix('vhost', host) },
@@ -331,9 +337,9 @@ async function rollback(
   await writeSlotsThenConfig(
     store,
     { condition: lock.condition, key: lock.key, count: 0 },
-    existingSlots(host, previous),
+    existingSlots(previous.host),
     keys.configuration(host),
-    restore.value,
+    restore.raw,
     maxTxnOps,
   );
   return 'restored the previous layout (its slots free)';

@@ -1,6 +1,7 @@
 import type { EtcdStore } from '../etcd/store.js';
-import type { HostState } from './state.js';
-import { listHostNames, readHostState } from './state.js';
+import type { HostState } from '../snapshot/model.js';
+import { heldBy, isUp, valueOf } from '../snapshot/model.js';
+import { readAllHosts, readHost } from '../snapshot/read.js';
 
 export interface HostSummary {
   host: string;
@@ -35,45 +36,76 @@ export interface HostSummary {
   }>;
   /** Ports with a plug/unplug request the agent has not finished. */
   pending: Array<{ portId: string; action: string }>;
+  /** Keys whose value could not be understood, with why; they are shown, never dropped. */
   problems: string[];
 }
 
-export function summarizeHost(state: HostState): HostSummary {
-  const config = state.config;
-  const nics = (config?.vf ?? []).map((vf, nic) => {
-    const slots = state.slots.filter((slot) => slot.physnet === vf.physical_network);
-    const used = slots.filter((slot) => slot.portId !== null).length;
+/** Every problem the host's keys have, each naming its key. */
+export function hostProblems(state: HostState): string[] {
+  const problems: string[] = [];
+  const note = (entry: { ok: boolean; problem?: string } | undefined) => {
+    if (entry && !entry.ok && entry.problem) problems.push(entry.problem);
+  };
+  note(state.configuration);
+  note(state.agent);
+  for (const slot of state.sortedSlots())
+    if ('problem' in slot.holder) problems.push(slot.holder.problem);
+  for (const mirror of state.mirrors.values())
+    if ('problem' in mirror.holder) problems.push(mirror.holder.problem);
+  for (const port of state.ports.values()) [port.bindPort, port.action, port.status].forEach(note);
+  for (const tap of state.taps.values()) [tap.info, tap.action, tap.status].forEach(note);
+  return problems;
+}
+
+function nicsOf(state: HostState): HostSummary['nics'] {
+  const config = valueOf(state.configuration);
+  const slots = state.sortedSlots();
+  return (config?.vf ?? []).map((vf, nic) => {
+    const own = slots.filter((slot) => slot.physnet === vf.physical_network);
+    const free = own.filter((slot) => slot.holder.free).length;
     return {
       nic,
       pciAddress: vf.pci_address,
       physnet: vf.physical_network,
       coreMask: vf.core_mask,
       vhosts: vf.num_vhost,
-      used,
-      free: slots.length - used,
+      used: own.length - free,
+      free,
     };
   });
-  const slots = state.slots.map((slot) => {
-    const port = slot.portId ? state.ports.get(slot.portId) : undefined;
+}
+
+function slotsOf(state: HostState): HostSummary['slots'] {
+  return state.sortedSlots().map((slot) => {
+    const portId = heldBy(slot.holder) ?? null;
+    const port = portId === null ? undefined : state.ports.get(portId);
+    const bindPort = valueOf(port?.bindPort);
+    const action = valueOf(port?.action);
     return {
       vhostId: slot.vhostId,
       physnet: slot.physnet,
-      portId: slot.portId,
-      ...(port?.bindPort ? { macAddress: port.bindPort.mac_address } : {}),
-      ...(port?.bindPort?.vlan_id !== undefined ? { vlanId: port.bindPort.vlan_id } : {}),
-      ...(port?.action ? { action: port.action } : {}),
-      up: port?.up ?? false,
+      portId,
+      ...(bindPort ? { macAddress: bindPort.mac_address } : {}),
+      ...(bindPort?.vlan_id !== undefined ? { vlanId: bindPort.vlan_id } : {}),
+      ...(action ? { action } : {}),
+      up: isUp(port?.status),
     };
   });
-  const mirrors = state.mirrors.map((mirror) => {
-    const configured = config?.mirror?.[mirror.mirrorId];
-    return {
-      mirrorId: mirror.mirrorId,
-      ...(configured ? { core: configured.core } : {}),
-      ports: configured ? [...configured.ports] : [],
-      flowId: mirror.flowId,
-    };
-  });
+}
+
+export function summarizeHost(state: HostState, revision: number): HostSummary {
+  const config = valueOf(state.configuration);
+  const mirrors = [...state.mirrors.values()]
+    .sort((a, b) => a.mirrorId - b.mirrorId)
+    .map((mirror) => {
+      const configured = config?.mirror?.[mirror.mirrorId];
+      return {
+        mirrorId: mirror.mirrorId,
+        ...(configured ? { core: configured.core } : {}),
+        ports: configured ? [...configured.ports] : [],
+        flowId: heldBy(mirror.holder) ?? null,
+      };
+    });
   const components = (config?.vf ?? []).flatMap((vf, nic) =>
     vf.components.map((component) => ({
       nic,
@@ -84,35 +116,42 @@ export function summarizeHost(state: HostState): HostSummary {
       tx: component.tx_port,
     })),
   );
-  const pending = [...state.ports.values()]
-    .filter((port) => port.action === 'unplug' || (port.action === 'plug' && !port.up))
-    .map((port) => ({ portId: port.portId, action: port.action as string }));
-  const record = state.agent?.record;
+  const pending = [...state.ports.values()].flatMap((port) => {
+    const action = valueOf(port.action);
+    return action === 'unplug' || (action === 'plug' && !isUp(port.status))
+      ? [{ portId: port.portId, action }]
+      : [];
+  });
+  const record = valueOf(state.agent);
   return {
     host: state.host,
-    revision: state.revision,
+    revision,
     agent: record
       ? { state: 'alive', version: record.version, startedAt: record.started_at }
       : { state: 'down' },
-    nics,
-    slots,
+    nics: nicsOf(state),
+    slots: slotsOf(state),
     mirrors,
     components,
     pending,
-    problems: state.problems,
+    problems: hostProblems(state),
   };
 }
 
+/** One host's summary, or undefined when it has no configuration key. */
 export async function describeHost(
   store: EtcdStore,
   host: string,
 ): Promise<HostSummary | undefined> {
-  const state = await readHostState(store, host);
-  return state.config ? summarizeHost(state) : undefined;
+  const read = await readHost(store, host);
+  return read.host.configuration ? summarizeHost(read.host, read.revision) : undefined;
 }
 
+/** Every host with a configuration key, by name. */
 export async function describeHosts(store: EtcdStore): Promise<HostSummary[]> {
-  const names = await listHostNames(store);
-  const summaries = await Promise.all(names.map((host) => describeHost(store, host)));
-  return summaries.filter((summary): summary is HostSummary => summary !== undefined);
+  const read = await readAllHosts(store);
+  return [...read.hosts.values()]
+    .filter((state) => state.configuration !== undefined)
+    .sort((a, b) => a.host.localeCompare(b.host))
+    .map((state) => summarizeHost(state, read.revision));
 }

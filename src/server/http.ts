@@ -2,13 +2,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { describeHost, describeHosts } from '../hosts/summary.js';
+import type { Logger } from 'pino';
+import type { HostSummary } from '../hosts/summary.js';
 import { InputError, errorMessage } from '../util/errors.js';
 import { formatPath } from '../util/validation.js';
-import type { Binder } from './binder.js';
-import type { ServerMetrics } from './metrics.js';
+import type { BindOutcome, BindRequest } from './bind/types.js';
 import { bindBodySchema, hostParamSchema, syncBodySchema, unbindBodySchema } from './schemas.js';
-import { fullSync } from './sync.js';
+import type { SyncReport } from './sync/execute.js';
+import type { SyncPort } from './sync/plan.js';
+import type { UnbindOutcome } from './unbind.js';
 
 export interface HttpOptions {
   /** Bearer token for /v1/ml2/*; undefined disables authentication. */
@@ -45,53 +47,46 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/**
- * The HTTP API of the binding service (docs/server-api.md): the ML2 calls under /v1/ml2/
- * (bearer token), operator views under /v1/hosts, /healthz and /metrics.
- */
-export function buildApp(
-  binder: Binder,
-  metrics: ServerMetrics | undefined,
-  options: HttpOptions,
-): FastifyInstance {
-  const app = Fastify({
-    logger: false,
-    bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024,
-    forceCloseConnections: 'idle',
-    return503OnClosing: true,
-    keepAliveTimeout: 75_000,
-  });
-  const expected = options.authToken === undefined ? undefined : digest(options.authToken);
+/** What the HTTP layer serves; each route is given exactly this, nothing reached through it. */
+export interface ServiceApi {
+  bind(request: BindRequest): Promise<BindOutcome>;
+  unbind(portId: string, host: string): Promise<UnbindOutcome>;
+  sync(ports: SyncPort[], options: { dryRun: boolean }): Promise<SyncReport>;
+  hosts(): Promise<HostSummary[]>;
+  host(name: string): Promise<HostSummary | undefined>;
+  /** etcd reachable and the watch's state; throws when etcd cannot be reached. */
+  health(): Promise<Record<string, string>>;
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
 
-  // While closing, answers to requests in flight close their connection: otherwise an idle
-  // keep-alive connection left after the last answer keeps close() waiting.
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
-  });
+/** How often one client's refused token is logged (per reason), at most. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
-  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+function bearerCheck(token: string | undefined, logger: Logger) {
+  const expected = token === undefined ? undefined : digest(token);
+  const lastLogged = new Map<string, number>();
+  return async (request: FastifyRequest, reply: FastifyReply) => {
     if (!expected) return;
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest((match[1] as string).trim()), expected)) {
-      await reply
-        .code(401)
-        .header('www-authenticate', 'Bearer')
-        .send({
-          error: 'unauthorized',
-          detail: match
-            ? 'the bearer token is not the one configured ([spp_server] auth_token)'
-            : 'missing "Authorization: Bearer <token>" header',
-        });
+    if (match && timingSafeEqual(digest((match[1] as string).trim()), expected)) return;
+    const detail = match
+      ? 'the bearer token is not the one configured ([spp_server] auth_token)'
+      : 'missing "Authorization: Bearer <token>" header';
+    const memory = `${request.ip}\u0000${detail}`;
+    const now = Date.now();
+    if ((lastLogged.get(memory) ?? 0) + REFUSAL_LOG_INTERVAL_MS <= now) {
+      lastLogged.set(memory, now);
+      logger.warn({ client: request.ip, path: request.url, detail }, 'request refused (401)');
     }
+    await reply
+      .code(401)
+      .header('www-authenticate', 'Bearer')
+      .send({ error: 'unauthorized', detail });
   };
+}
 
+function handleErrors(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((error: unknown, _request, reply) => {
     if (error instanceof BadRequest) {
       void reply.code(error.status).send({ error: error.code, detail: error.message });
@@ -107,7 +102,7 @@ export function buildApp(
       void reply.code(status).send({ error: 'invalid_request', detail: errorMessage(error) });
       return;
     }
-    binder.logger.error({ err: errorMessage(error) }, 'request failed');
+    logger.error({ err: errorMessage(error) }, 'request failed');
     void reply.code(500).send({ error: 'internal_error', detail: errorMessage(error) });
   });
   app.setNotFoundHandler((request, reply) => {
@@ -115,68 +110,97 @@ export function buildApp(
       .code(404)
       .send({ error: 'not_found', detail: `no route ${request.method} ${request.url}` });
   });
+}
 
-  app.register(
-    async (ml2) => {
-      ml2.addHook('onRequest', authorize);
-      ml2.post('/bind', async (request) => {
-        const body = parseBody(bindBodySchema, request.body);
-        return binder.bind({
-          portId: body.port.id,
-          macAddress: body.port.mac_address,
-          host: body.host,
-          segments: body.segments,
-          ...(body.agents ? { agents: body.agents } : {}),
-        });
-      });
-      ml2.post('/unbind', async (request) => {
-        const body = parseBody(unbindBodySchema, request.body);
-        return binder.unbind(body.port_id, body.host);
-      });
-      ml2.post('/sync', async (request) => {
-        const body = parseBody(syncBodySchema, request.body);
-        return fullSync(binder, body.ports, { dryRun: body.dry_run ?? false });
-      });
-    },
-    { prefix: '/v1/ml2' },
-  );
+/** While closing, answers close their connection: an idle keep-alive one would keep close() waiting. */
+function closeConnectionsWhenClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
+}
 
-  app.get('/v1/hosts', async () => ({ hosts: await describeHosts(binder.store) }));
+function ml2Routes(api: ServiceApi, authorize: ReturnType<typeof bearerCheck>) {
+  return async (ml2: FastifyInstance) => {
+    ml2.addHook('onRequest', authorize);
+    ml2.post('/bind', async (request) => {
+      const body = parseBody(bindBodySchema, request.body);
+      return api.bind({
+        portId: body.port.id,
+        macAddress: body.port.mac_address,
+        host: body.host,
+        segments: body.segments,
+        ...(body.agents ? { agents: body.agents } : {}),
+      });
+    });
+    ml2.post('/unbind', async (request) => {
+      const body = parseBody(unbindBodySchema, request.body);
+      return api.unbind(body.port_id, body.host);
+    });
+    ml2.post('/sync', async (request) => {
+      const body = parseBody(syncBodySchema, request.body);
+      return api.sync(body.ports, { dryRun: body.dry_run ?? false });
+    });
+  };
+}
+
+function viewRoutes(app: FastifyInstance, api: ServiceApi): void {
+  app.get('/v1/hosts', async () => ({ hosts: await api.hosts() }));
   app.get('/v1/hosts/:host', async (request, reply) => {
     const parsed = hostParamSchema.safeParse((request.params as { host?: string }).host);
     if (!parsed.success) {
       throw new BadRequest(400, 'invalid_request', `host: ${parsed.error.issues[0]?.message}`);
     }
-    const summary = await describeHost(binder.store, parsed.data);
+    const summary = await api.host(parsed.data);
     if (!summary) {
-      return reply.code(404).send({
-        error: 'not_found',
-        detail: `host ${parsed.data} has no SPP configuration in etcd`,
-      });
+      return reply
+        .code(404)
+        .send({
+          error: 'not_found',
+          detail: `host ${parsed.data} has no SPP configuration in etcd`,
+        });
     }
     return summary;
   });
-
   app.get('/healthz', async (_request, reply) => {
     try {
-      await binder.store.ping();
-      return {
-        status: 'ok',
-        etcd: 'reachable',
-        watch: binder.hub.connected ? 'connected' : 'down',
-      };
+      return { status: 'ok', ...(await api.health()) };
     } catch (error) {
       return reply
         .code(503)
         .send({ status: 'error', etcd: 'unreachable', detail: errorMessage(error) });
     }
   });
-
   app.get('/metrics', async (_request, reply) => {
-    if (!metrics) return reply.code(404).send({ error: 'not_found', detail: 'metrics disabled' });
-    const { contentType, body } = await metrics.render();
+    if (!api.metrics)
+      return reply.code(404).send({ error: 'not_found', detail: 'metrics disabled' });
+    const { contentType, body } = await api.metrics();
     return reply.header('content-type', contentType).send(body);
   });
+}
 
+/**
+ * The HTTP API of the binding service (docs/server-api.md): the ML2 calls under /v1/ml2/
+ * (bearer token), operator views under /v1/hosts, /healthz and /metrics (no token).
+ */
+export function buildApp(api: ServiceApi, logger: Logger, options: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    keepAliveTimeout: 75_000,
+    // Host names may be 255 characters (the API's own limit answers longer ones).
+    routerOptions: { maxParamLength: 1024 },
+  });
+  closeConnectionsWhenClosing(app);
+  handleErrors(app, logger);
+  app.register(ml2Routes(api, bearerCheck(options.authToken, logger)), { prefix: '/v1/ml2' });
+  viewRoutes(app, api);
   return app;
 }

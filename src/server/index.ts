@@ -3,20 +3,27 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { EtcdStore } from '../etcd/store.js';
+import { describeHost, describeHosts } from '../hosts/summary.js';
+import { HostSnapshot } from '../snapshot/snapshot.js';
 import { errorMessage } from '../util/errors.js';
-import type { BinderOptions } from './binder.js';
-import { Binder } from './binder.js';
+import type { BindServiceOptions } from './bind/service.js';
+import { BindService } from './bind/service.js';
+import type { ServiceApi } from './http.js';
 import { buildApp } from './http.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
 import { checkAuth } from './options.js';
+import { RevisionClock } from './revision-clock.js';
+import { fullSync } from './sync/execute.js';
+import { Unbinder } from './unbind.js';
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:9697 */
   url: string;
   port: number;
-  binder: Binder;
   app: FastifyInstance;
+  snapshot: HostSnapshot;
+  binds: BindService;
   /** Stops accepting, lets in-flight binds finish (bounded by shutdownGraceMs), closes etcd. */
   close(): Promise<void>;
 }
@@ -25,13 +32,93 @@ export interface StartDeps {
   logger?: Logger;
   /** Use this store instead of connecting one (it is not closed by close()). */
   store?: EtcdStore;
-  /** Extra binder options (test hooks). */
-  binder?: Partial<BinderOptions>;
+  /** Extra bind options (test hooks). */
+  binder?: Partial<BindServiceOptions>;
   /** Register process metrics (off in tests that start several servers). */
   defaultMetrics?: boolean;
+  /** How long start-up may wait for etcd before giving up (ms). */
+  startTimeoutMs?: number;
 }
 
-/** Starts the binding service: etcd watch first, then the HTTP listener. */
+/** The service's parts, wired: each is given what it needs and nothing else. */
+interface Parts {
+  store: EtcdStore;
+  snapshot: HostSnapshot;
+  binds: BindService;
+  metrics: ServerMetrics;
+  clock: RevisionClock;
+  api: ServiceApi;
+  watching: Promise<void>;
+  stopWatching: AbortController;
+}
+
+function assemble(
+  options: ServerOptions,
+  deps: StartDeps,
+  logger: Logger,
+  store: EtcdStore,
+): Omit<Parts, 'watching'> {
+  const snapshot = new HostSnapshot(store, 'all', logger);
+  const clock = new RevisionClock();
+  snapshot.listeners.onChanges((changes) => {
+    for (const change of changes) clock.observe(change.modRevision);
+  });
+  const metrics = new ServerMetrics(() => snapshot.hosts(), {
+    defaultMetrics: deps.defaultMetrics ?? true,
+  });
+  const binds = new BindService(store, snapshot, logger, metrics, {
+    bindTimeoutMs: options.bindTimeoutMs,
+    requireEtcdAgent: options.requireEtcdAgent,
+    ...deps.binder,
+  });
+  const unbinder = new Unbinder(store, snapshot, logger, metrics);
+  const syncDeps = {
+    store,
+    clock,
+    reservations: binds.reservations,
+    isBinding: (host: string, portId: string) => binds.isBinding(host, portId),
+    graceMs: options.syncGraceMs,
+    metrics,
+    logger,
+  };
+  const api: ServiceApi = {
+    bind: (request) => binds.bind(request),
+    unbind: (portId, host) => unbinder.unbind(portId, host),
+    sync: (ports, syncOptions) => fullSync(syncDeps, ports, syncOptions),
+    hosts: () => describeHosts(store),
+    host: (name) => describeHost(store, name),
+    health: async () => {
+      await store.ping();
+      return {
+        etcd: 'reachable',
+        watch: snapshot.status === 'synced' ? 'connected' : snapshot.status,
+      };
+    },
+    metrics: () => metrics.render(),
+  };
+  return { store, snapshot, binds, metrics, clock, api, stopWatching: new AbortController() };
+}
+
+/** Loads the snapshot (retrying transient etcd errors until the start timeout), starts its watch. */
+async function startWatching(
+  parts: Omit<Parts, 'watching'>,
+  options: ServerOptions,
+  timeoutMs: number,
+): Promise<Parts> {
+  const loaded = await parts.snapshot.load(
+    AbortSignal.any([parts.stopWatching.signal, AbortSignal.timeout(timeoutMs)]),
+  );
+  if (!loaded) {
+    throw new Error(
+      `cannot reach etcd at ${options.etcd.endpoints.join(',')} within ${timeoutMs / 1000} s (set [spp] etcd_host/etcd_port or etcd_endpoints, or --etcd)`,
+    );
+  }
+  parts.clock.observe(parts.snapshot.revision);
+  parts.binds.start();
+  return { ...parts, watching: parts.snapshot.run(parts.stopWatching.signal) };
+}
+
+/** Starts the binding service: etcd snapshot first, then the HTTP listener. */
 export async function startServer(
   options: ServerOptions,
   deps: StartDeps = {},
@@ -40,43 +127,66 @@ export async function startServer(
   const logger = deps.logger ?? pino({ base: { service: 'networking-spp-server' } });
   const store = deps.store ?? EtcdStore.connect(options.etcd);
   const ownStore = deps.store === undefined;
-  const metrics = new ServerMetrics(store, { defaultMetrics: deps.defaultMetrics ?? true });
-  const binder = new Binder(
-    store,
-    logger,
-    {
-      bindTimeoutMs: options.bindTimeoutMs,
-      syncGraceMs: options.syncGraceMs,
-      requireEtcdAgent: options.requireEtcdAgent,
-      ...deps.binder,
-    },
-    metrics,
-  );
+  const assembled = assemble(options, deps, logger, store);
+  let parts: Parts;
   try {
-    await binder.start();
+    parts = await startWatching(assembled, options, deps.startTimeoutMs ?? 30_000);
   } catch (error) {
     if (ownStore) store.close();
-    // grpc's messages carry a long tail ("Last error: ... Resolution note: ..."); keep the gist.
-    const gist = errorMessage(error).replace(/\s*Resolution note:.*$/s, '');
-    throw new Error(`cannot reach etcd at ${options.etcd.endpoints.join(',')}: ${gist}`);
+    throw error;
   }
-  const app = buildApp(binder, metrics, {
-    ...(options.authDisabled ? {} : { authToken: options.authToken }),
-  });
+  const stopParts = async () => {
+    await parts.binds.stop();
+    parts.stopWatching.abort();
+    await parts.watching;
+    if (ownStore) store.close();
+  };
+  const app = buildApp(
+    parts.api,
+    logger,
+    options.authDisabled ? {} : { authToken: options.authToken },
+  );
   try {
     await app.listen({ host: options.listenAddress, port: options.listenPort });
   } catch (error) {
-    await binder.stop();
-    if (ownStore) store.close();
+    await stopParts();
     throw new Error(
       `cannot listen on ${options.listenAddress}:${options.listenPort}: ${errorMessage(error)}`,
     );
   }
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logStarted(logger, options, `${host}:${address.port}`);
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info({}, 'binding service stopping');
+      const timer = setTimeout(
+        () => parts.binds.abortWaits('the binding service is stopping'),
+        options.shutdownGraceMs,
+      );
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(timer);
+        await stopParts();
+        logger.info({}, 'binding service stopped');
+      }
+    })());
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    app,
+    snapshot: parts.snapshot,
+    binds: parts.binds,
+    close,
+  };
+}
+
+function logStarted(logger: Logger, options: ServerOptions, listen: string): void {
   logger.info(
     {
-      listen: `${host}:${address.port}`,
+      listen,
       etcd: options.etcd.endpoints,
       auth: options.authDisabled ? 'disabled' : 'bearer token',
       bind_timeout_s: options.bindTimeoutMs / 1000,
@@ -89,24 +199,6 @@ export async function startServer(
       'sync_grace is shorter than bind_timeout: a full sync may unplug a port that is still binding',
     );
   }
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      logger.info({}, 'binding service stopping');
-      const timer = setTimeout(
-        () => binder.abortWaits('the binding service is stopping'),
-        options.shutdownGraceMs,
-      );
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(timer);
-        await binder.stop();
-        if (ownStore) store.close();
-        logger.info({}, 'binding service stopped');
-      }
-    })());
-  return { url: `http://${host}:${address.port}`, port: address.port, binder, app, close };
 }
 
 /** Runs the service until `signal` aborts, then shuts down gracefully. */

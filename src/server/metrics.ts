@@ -1,7 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ROOT, keys, parseKey } from '../etcd/keys.js';
-import type { EtcdStore } from '../etcd/store.js';
-import { FREE } from '../etcd/values.js';
+import type { HostState } from '../snapshot/model.js';
+
+/** Free slots per physnet of one host. */
+function freeByPhysnet(host: HostState): Map<string, number> {
+  const free = new Map<string, number>();
+  for (const slot of host.slots.values()) {
+    free.set(slot.physnet, (free.get(slot.physnet) ?? 0) + (slot.holder.free ? 1 : 0));
+  }
+  return free;
+}
 
 /** What the binder reports; the Prometheus implementation is below, tests may pass their own. */
 export interface BinderMetrics {
@@ -28,7 +35,7 @@ const BIND_BUCKETS = [
 
 /**
  * The service's Prometheus registry: binds by result, bind latency, unbinds, sync changes,
- * etcd requests made by binds, and (read from etcd at scrape time) free vhost slots per
+ * etcd requests made by binds, and (from the service's etcd snapshot) free vhost slots per
  * host and physical network and agent liveness per host.
  */
 export class ServerMetrics implements BinderMetrics {
@@ -40,7 +47,7 @@ export class ServerMetrics implements BinderMetrics {
   private readonly etcdRequests: Counter<'operation'>;
   private readonly inflightBinds: Gauge;
 
-  constructor(store: EtcdStore, options: { defaultMetrics?: boolean } = {}) {
+  constructor(hosts: () => Iterable<HostState>, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.binds = new Counter({
@@ -79,52 +86,31 @@ export class ServerMetrics implements BinderMetrics {
       help: 'Binds being processed now',
       registers,
     });
-    let scrape: Promise<void> | undefined;
-    // Both gauges collect together; one etcd read per scrape.
-    const collect = async () => {
-      scrape ??= readEtcd().finally(() => (scrape = undefined));
-      await scrape;
-    };
     const freeSlots = new Gauge<'host' | 'physnet'>({
       name: 'spp_server_free_vhost_slots',
-      help: 'Free vhost slots per host and physical network (read from etcd when scraped)',
+      help: "Free vhost slots per host and physical network (from the service's etcd snapshot)",
       labelNames: ['host', 'physnet'],
       registers,
-      collect,
+      collect: () => {
+        freeSlots.reset();
+        for (const host of hosts()) {
+          for (const [physnet, count] of freeByPhysnet(host))
+            freeSlots.set({ host: host.host, physnet }, count);
+        }
+      },
     });
     const agentUp = new Gauge<'host'>({
       name: 'spp_server_agent_alive',
       help: "1 when the host's SPP agent holds its etcd liveness key, else 0 (hosts with a layout)",
       labelNames: ['host'],
       registers,
-      collect,
-    });
-    const readEtcd = async () => {
-      const snapshot = await store.read([
-        { getPrefix: keys.configurationPrefix() },
-        { getPrefix: `${ROOT}vhost/` },
-        { getPrefix: keys.agentPrefix() },
-      ]);
-      freeSlots.reset();
-      agentUp.reset();
-      const hosts = new Set<string>();
-      const alive = new Set<string>();
-      const free = new Map<string, number>();
-      for (const kv of snapshot.kvs) {
-        const parsed = parseKey(kv.key);
-        if (parsed?.kind === 'configuration') hosts.add(parsed.host);
-        else if (parsed?.kind === 'agent') alive.add(parsed.host);
-        else if (parsed?.kind === 'vhost') {
-          const id = `${parsed.host}\u0000${parsed.physnet}`;
-          free.set(id, (free.get(id) ?? 0) + (kv.value === FREE ? 1 : 0));
+      collect: () => {
+        agentUp.reset();
+        for (const host of hosts()) {
+          if (host.configuration) agentUp.set({ host: host.host }, host.agent ? 1 : 0);
         }
-      }
-      for (const [id, count] of free) {
-        const [host, physnet] = id.split('\u0000') as [string, string];
-        freeSlots.set({ host, physnet }, count);
-      }
-      for (const host of hosts) agentUp.set({ host }, alive.has(host) ? 1 : 0);
-    };
+      },
+    });
   }
 
   bind(result: string, seconds: number): void {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { FREE } from '../etcd/values.js';
+import { MAC_HINT, MAC_PATTERN } from '../model/mac.js';
 
 /** Error text for a field of the wrong type: "is required" when absent, else what it must be. */
 const expected =
@@ -14,9 +16,16 @@ const keyPart = (what: string) =>
     .max(255, 'must be at most 255 characters')
     .regex(/^[^/\s]+$/, 'must not contain "/" or white space');
 
+/** Lower-cased here, at the edge: everything behind the API compares normalised MACs. */
 const macAddress = z
   .string({ error: expected('a MAC address string') })
-  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a MAC address like fa:16:3e:00:00:01');
+  .regex(MAC_PATTERN, MAC_HINT)
+  .transform((mac) => mac.toLowerCase());
+
+/** A slot holding `None` is free (SYSTEM.md §3.4): no port may be called that. */
+const portId = keyPart('Neutron port id').refine((id) => id !== FREE, {
+  message: `must not be "${FREE}" (the value of a free slot)`,
+});
 
 export const segmentSchema = z.object(
   {
@@ -38,7 +47,7 @@ export const segmentSchema = z.object(
 export const bindBodySchema = z.object({
   port: z.object(
     {
-      id: keyPart('Neutron port id'),
+      id: portId,
       mac_address: macAddress,
     },
     { error: expected('an object {"id", "mac_address"}') },
@@ -54,7 +63,7 @@ export const bindBodySchema = z.object({
 export type BindBody = z.infer<typeof bindBodySchema>;
 
 export const unbindBodySchema = z.object({
-  port_id: keyPart('Neutron port id'),
+  port_id: portId,
   host: keyPart('compute host name'),
 });
 export type UnbindBody = z.infer<typeof unbindBodySchema>;
@@ -63,7 +72,7 @@ export const syncBodySchema = z.object({
   ports: z.array(
     z.object(
       {
-        id: keyPart('Neutron port id'),
+        id: portId,
         host: keyPart('compute host name'),
         mac_address: macAddress,
         segment: segmentSchema,

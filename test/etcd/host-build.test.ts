@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { ROOT, keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
 import { buildHost, destroyHost, slotKeys } from '../../src/hosts/admin.js';
-import { readHostState } from '../../src/hosts/state.js';
+import { valueOf } from '../../src/snapshot/model.js';
+import { hostState } from '../harness/host-state.js';
 import { parseCustomLayout } from '../../src/layout/custom.js';
 import { planHostLayout } from '../../src/layout/host-layout.js';
 import type { HostConfig } from '../../src/layout/schema.js';
@@ -128,14 +129,17 @@ describe('host build beyond one etcd transaction (default --max-txn-ops 128)', (
     );
     assert.equal(result.transactions, 3);
     assert.equal(result.written.length, 129);
-    const state = await readHostState(store, 'big');
-    assert.deepEqual(state.config, config);
-    assert.equal(state.slots.length, 128);
-    assert.ok(state.slots.every((slot) => slot.portId === null));
-    assert.deepEqual(state.slots.map((slot) => `${slot.physnet}/${slot.vhostId}`).slice(15, 17), [
-      'phys0/15',
-      'phys1/16',
-    ]);
+    const state = await hostState(store, 'big');
+    assert.deepEqual(valueOf(state.configuration), config);
+    assert.equal(state.slots.size, 128);
+    assert.ok(state.sortedSlots().every((slot) => slot.holder.free));
+    assert.deepEqual(
+      state
+        .sortedSlots()
+        .map((slot) => `${slot.physnet}/${slot.vhostId}`)
+        .slice(15, 17),
+      ['phys0/15', 'phys1/16'],
+    );
     assert.equal(await store.get(keys.buildLock('big')), undefined);
     assert.deepEqual(observer.violations, []);
     assert.equal(observer.configuredRevisions, 1, 'the configuration appeared once, at the end');
@@ -189,12 +193,13 @@ describe('host build beyond one etcd transaction (default --max-txn-ops 128)', (
         );
       }
     }
-    const state = await readHostState(store, 'race');
+    const state = await hostState(store, 'race');
     const stored = [...(await hostKeys('race')).keys()].filter(
       (key) => key !== keys.configuration('race'),
     );
-    assert.ok(state.config);
-    assert.deepEqual(stored.sort(), slotKeys('race', state.config).sort());
+    const config = valueOf(state.configuration);
+    assert.ok(config);
+    assert.deepEqual(stored.sort(), slotKeys('race', config).sort());
     assert.deepEqual(observer.violations, []);
   });
 
@@ -213,7 +218,7 @@ describe('host build beyond one etcd transaction (default --max-txn-ops 128)', (
       String(refusal),
       /host locked is being built by another host build \(.* pid \d+ at .*\); try again/,
     );
-    assert.equal((await readHostState(store, 'locked')).slots.length, 128);
+    assert.equal((await hostState(store, 'locked')).slots.size, 128);
   });
 
   it('a crashed build frees the host when its lock lease expires', async () => {

@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
-import { readHostState } from '../../src/hosts/state.js';
+import { isUp } from '../../src/snapshot/model.js';
+import { hostState as readHostState, slotOf, usedSlots } from '../harness/host-state.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { NeutronServer } from '../../src/lab/neutron-server.js';
 import { freePort } from '../../src/lab/ports.js';
@@ -170,10 +171,10 @@ describe('networking-spp on a real Neutron', () => {
       ],
     );
     const state = await readHostState(store!, host);
-    const slot = state.slots.find((s) => s.vhostId === vhost);
-    assert.equal(slot?.portId, port.id);
+    const slot = slotOf(state, port.id);
+    assert.equal(slot?.vhostId, vhost);
     assert.equal(slot?.physnet, physnet);
-    assert.equal(state.ports.get(port.id)?.up, true);
+    assert.equal(isUp(state.ports.get(port.id)?.status), true);
     // Towards the wire the frame leaves by the NIC, tagged on VLAN segments.
     const out = node(host).emulator.inject(`vhost:${vhost}`, frame(WIRE_MAC, port.mac_address));
     assert.deepEqual(egressOf(out), [
@@ -194,7 +195,7 @@ describe('networking-spp on a real Neutron', () => {
       async () => {
         const state = await readHostState(store!, host);
         if (state.ports.has(portId)) return false;
-        if (state.slots.some((s) => s.portId === portId)) return false;
+        if (slotOf(state, portId)) return false;
         const macs = await classifierMacs(host, physnet);
         return !macs.some((value) => value.toLowerCase().endsWith(mac.toLowerCase()));
       },
@@ -210,9 +211,7 @@ describe('networking-spp on a real Neutron', () => {
     const ports = await api.listPorts();
     for (const host of hosts.keys()) {
       const state = await readHostState(store!, host);
-      const used = new Map(
-        state.slots.filter((s) => s.portId !== null).map((s) => [s.portId as string, s]),
-      );
+      const used = usedSlots(state);
       const bound = ports.filter(
         (p) => p['binding:host_id'] === host && p['binding:vif_type'] === 'vhostuser',
       );
@@ -378,7 +377,7 @@ describe('networking-spp on a real Neutron', () => {
     await api.deletePort(port.id);
     // Nothing could tell the agent: the port is still plugged.
     const state = await readHostState(store!, 'compute-1');
-    assert.equal(state.ports.get(port.id)?.up, true);
+    assert.equal(isUp(state.ports.get(port.id)?.status), true);
     const mark = serviceLogs.length;
     await startService();
     await waitForCleaned(port.id, port.mac_address, 'compute-1', 'phys2');

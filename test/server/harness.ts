@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import type { EtcdServer } from '../../src/lab/etcd-server.js';
-import type { BinderOptions } from '../../src/server/binder.js';
+import type { BindServiceOptions as BinderOptions } from '../../src/server/bind/service.js';
 import type { RunningServer } from '../../src/server/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { ServerOptions } from '../../src/server/options.js';

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IniOptions } from '../../src/config/ini.js';
-import { RevisionClock } from '../../src/server/watch-hub.js';
+import { RevisionClock } from '../../src/server/revision-clock.js';
 import { checkAuth, parseListen, serverOptionsFromIni } from '../../src/server/options.js';
-import { planBind, portView, selectSegment } from '../../src/server/plan.js';
-import { keys } from '../../src/etcd/keys.js';
-import type { KeyValue } from '../../src/etcd/store.js';
 
 describe('[spp_server] options', () => {
   it('has the documented defaults and takes etcd from [spp]', () => {
@@ -62,81 +59,6 @@ describe('[spp_server] options', () => {
     );
     assert.throws(() => parseListen('localhost'), /--listen: "localhost" is not an address/);
     assert.deepEqual(parseListen('[::1]:9697'), { address: '::1', port: 9697 });
-  });
-});
-
-describe('bind planning (pure)', () => {
-  const host = 'h1';
-  const kv = (key: string, value: string, modRevision = 5): KeyValue => ({
-    key,
-    value,
-    modRevision,
-    createRevision: 1,
-    lease: '0',
-  });
-  const slots = (values: string[]) =>
-    values.map((value, index) => kv(keys.vhost(host, 'phys1', index), value));
-  const wanted = { macAddress: 'fa:16:3e:00:00:01', physnet: 'phys1' };
-
-  it('picks the first free slot not being claimed in this process', () => {
-    const view = portView(host, 'p1', 10, slots(['None', 'other', 'None', 'None']));
-    const plan = planBind(view, wanted, new Set([keys.vhost(host, 'phys1', 0)]));
-    assert.equal(plan.kind, 'write');
-    assert.equal(plan.kind === 'write' && plan.vhostId, 2);
-    assert.equal(plan.kind === 'write' && plan.claim, keys.vhost(host, 'phys1', 2));
-  });
-
-  it('reuses the slot the port holds, and answers at once when it is up', () => {
-    const kvs = [
-      ...slots(['None', 'p1']),
-      kv(keys.bindPort(host, 'p1'), '{"mac_address": "fa:16:3e:00:00:01", "vhost_id": 1}'),
-      kv(keys.action(host, 'p1'), 'plug'),
-      kv(keys.portStatus(host, 'p1'), 'up'),
-    ];
-    assert.deepEqual(planBind(portView(host, 'p1', 10, kvs), wanted, new Set()), {
-      kind: 'bound',
-      vhostId: 1,
-      slotKey: keys.vhost(host, 'phys1', 1),
-    });
-    const pending = planBind(portView(host, 'p1', 10, kvs.slice(0, -1)), wanted, new Set());
-    assert.equal(pending.kind, 'wait');
-    const otherVlan = planBind(portView(host, 'p1', 10, kvs), { ...wanted, vlanId: 7 }, new Set());
-    assert.equal(otherVlan.kind, 'request-unplug');
-  });
-
-  it('adopts a slot left without bind_port, and waits for a pending unplug', () => {
-    const adopt = planBind(portView(host, 'p1', 10, slots(['p1', 'None'])), wanted, new Set());
-    assert.equal(adopt.kind, 'write');
-    assert.equal(adopt.kind === 'write' && adopt.claim, undefined);
-    assert.equal(adopt.kind === 'write' && adopt.vhostId, 0);
-    const unplugging = planBind(
-      portView(host, 'p1', 10, [
-        ...slots(['p1']),
-        kv(keys.bindPort(host, 'p1'), '{"mac_address": "fa:16:3e:00:00:01", "vhost_id": 0}'),
-        kv(keys.action(host, 'p1'), 'unplug'),
-      ]),
-      wanted,
-      new Set(),
-    );
-    assert.equal(unplugging.kind, 'await-unplug');
-  });
-
-  it('selects the first flat or vlan segment on a host physnet', () => {
-    const physnets = new Set(['phys1', 'phys2']);
-    const chosen = selectSegment(
-      [
-        { id: 'a', network_type: 'vxlan', segmentation_id: 4 },
-        { id: 'b', network_type: 'vlan', physical_network: 'phys9', segmentation_id: 5 },
-        { id: 'c', network_type: 'vlan', physical_network: 'phys2', segmentation_id: 6 },
-        { id: 'd', network_type: 'flat', physical_network: 'phys1' },
-      ],
-      physnets,
-    );
-    assert.deepEqual(chosen && [chosen.segment.id, chosen.physnet, chosen.vlanId], [
-      'c',
-      'phys2',
-      6,
-    ]);
   });
 });
 
