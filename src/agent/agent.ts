@@ -2,16 +2,24 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { EtcdStore } from '../etcd/store.js';
 import type { AgentRecord } from '../etcd/values.js';
+import type { HostState } from '../snapshot/model.js';
+import { HostSnapshot } from '../snapshot/snapshot.js';
 import { SppCtlClient } from '../spp/client.js';
 import { VERSION } from '../version.js';
-import { EtcdSync } from './etcd-sync.js';
-import { HostKeys } from './host-keys.js';
+import { Completions } from './completions.js';
+import { AgentController } from './controller.js';
+import { DialectState } from './dialect.js';
+import type { AgentLayout } from './layout-index.js';
 import { physnetVhosts } from './layout-index.js';
+import { LayoutTracker } from './layout-tracker.js';
 import { Liveness } from './liveness.js';
+import { ownWriteWatch } from './own-write.js';
 import type { AgentMetrics } from './metrics.js';
 import { noAgentMetrics } from './metrics.js';
 import type { AgentOptions } from './options.js';
-import { Reconciler } from './reconciler.js';
+import { HostWork } from './reconcile-host.js';
+import { SppProblems } from './reconcile-vf.js';
+import { SppView } from './spp-view.js';
 
 /** Extra work that runs beside the agent (e.g. the heartbeat to Neutron). */
 export interface AgentSidecar {
@@ -28,16 +36,88 @@ export interface AgentDeps {
 export interface AgentHandle {
   options: AgentOptions;
   record(): AgentRecord;
-  /** Free vhost ids per physnet, from the agent's copy of etcd. */
+  /** Free vhost ids per physnet, from the agent's snapshot of etcd. */
   freeVhosts(): Record<string, number>;
   /** The agent's liveness key is being refreshed (its etcd session and watch work). */
   live(): boolean;
   logger: Logger;
 }
 
+function freeVhosts(host: HostState, layout: AgentLayout | undefined): Record<string, number> {
+  const free: Record<string, number> = {};
+  const slots = new Map(
+    [...host.slots.values()].map((slot) => [`${slot.physnet}/${slot.vhostId}`, slot]),
+  );
+  for (const [physnet, { vhosts }] of Object.entries(layout ? physnetVhosts(layout) : {})) {
+    free[physnet] = vhosts.filter(
+      (id) => slots.get(`${physnet}/${id}`)?.holder.free ?? true,
+    ).length;
+  }
+  return free;
+}
+
+/** The agent's parts, wired: each is given what it needs and nothing else. */
+function assemble(
+  options: AgentOptions,
+  logger: Logger,
+  metrics: AgentMetrics,
+  store: EtcdStore,
+  spp: SppCtlClient,
+) {
+  const snapshot = new HostSnapshot(store, { host: options.host }, logger, {
+    retryMaxMs: options.retryMaxMs,
+  });
+  snapshot.listeners.onStatus((status) => {
+    if (status === 'resyncing') metrics.watchRestart('resync');
+  });
+  const layout = new LayoutTracker(logger);
+  const dialect = new DialectState(
+    options.dialect === 'auto' ? undefined : options.dialect,
+    logger,
+  );
+  const completions = new Completions(store, options.host, logger, metrics);
+  const sppDeps = {
+    spp,
+    dialect,
+    view: new SppView(),
+    problems: new SppProblems(logger, metrics),
+    metrics,
+    logger,
+  };
+  const controller = new AgentController(
+    snapshot,
+    options.host,
+    layout,
+    { ...sppDeps, completions },
+    new HostWork(completions, logger, metrics),
+    logger,
+    { reconcileIntervalMs: options.reconcileIntervalMs, retryMaxMs: options.retryMaxMs },
+  );
+  const startedAt = new Date().toISOString();
+  const record = (): AgentRecord => {
+    const current = layout.current;
+    return {
+      host: options.host,
+      version: VERSION,
+      started_at: startedAt,
+      pid: process.pid,
+      physnets: current ? physnetVhosts(current) : {},
+      ...(dialect.value ? { dialect: dialect.value } : {}),
+    };
+  };
+  const liveness = new Liveness(
+    store,
+    ownWriteWatch(snapshot, options.host, metrics),
+    options.livenessTtlS,
+    record,
+    logger,
+  );
+  return { snapshot, layout, controller, liveness, record };
+}
+
 /**
  * Runs the compute agent until `signal` aborts: read the host's keys, watch them, reconcile
- * SPP against them, keep the liveness key alive. On abort the pass in progress finishes,
+ * SPP against them, keep the liveness key alive. On abort the runs in progress finish,
  * the lease is revoked, and connections close.
  */
 export async function runAgent(
@@ -46,76 +126,37 @@ export async function runAgent(
   deps: AgentDeps = {},
 ): Promise<void> {
   const logger = (deps.logger ?? pino()).child({ host: options.host });
-  const startedAt = new Date().toISOString();
   const metrics = await startMetrics(options, logger);
   const store = EtcdStore.connect(options.etcd);
   const spp = new SppCtlClient({ baseUrl: options.sppCtlUrl, timeoutMs: options.sppCtlTimeoutMs });
-  const hostKeys = new HostKeys(options.host);
-  const reconciler = new Reconciler(hostKeys, spp, store, logger, metrics.sink, {
-    dialect: options.dialect,
-    reconcileIntervalMs: options.reconcileIntervalMs,
-    retryMaxMs: options.retryMaxMs,
-  });
-  const sync = new EtcdSync(
-    store,
-    hostKeys,
-    { changed: (changes) => reconciler.onChanges(changes), reloaded: () => reconciler.onReload() },
-    logger,
-    metrics.sink,
-    options.retryMaxMs,
-  );
-  const record = (): AgentRecord => {
-    const layout = reconciler.currentLayout;
-    return {
-      host: options.host,
-      version: VERSION,
-      started_at: startedAt,
-      pid: process.pid,
-      physnets: layout ? physnetVhosts(layout) : {},
-      ...(reconciler.dialect ? { dialect: reconciler.dialect } : {}),
-    };
-  };
-  const liveness = new Liveness(store, sync, options.livenessTtlS, record, logger);
+  const parts = assemble(options, logger, metrics.sink, store, spp);
   const handle: AgentHandle = {
     options,
-    record,
+    record: parts.record,
     logger,
-    freeVhosts: () => freeVhosts(hostKeys, record()),
-    live: () => liveness.live,
+    freeVhosts: () => freeVhosts(parts.snapshot.host(options.host), parts.layout.current),
+    live: () => parts.liveness.live,
   };
   try {
     logger.info(
       { version: VERSION, etcd: options.etcd.endpoints, spp_ctl: options.sppCtlUrl },
       'agent starting',
     );
-    const revision = await sync.load(signal);
-    if (revision === undefined) return;
-    const work = [
-      sync.run(signal),
-      reconciler.run(signal),
-      liveness.run(signal),
+    if (!(await parts.snapshot.load(signal))) return;
+    logger.info({ revision: parts.snapshot.revision }, 'watching etcd');
+    await Promise.all([
+      parts.snapshot.run(signal),
+      parts.controller.run(signal),
+      parts.liveness.run(signal),
       ...(deps.sidecars?.(handle) ?? []).map((sidecar) => sidecar.run(signal)),
-    ];
-    logger.info({ revision }, 'watching etcd');
-    await Promise.all(work);
+    ]);
   } finally {
-    await liveness.release();
+    await parts.liveness.release();
     await spp.close();
     store.close();
     await metrics.close();
     logger.info({}, 'agent stopped');
   }
-}
-
-function freeVhosts(hostKeys: HostKeys, record: AgentRecord): Record<string, number> {
-  const free: Record<string, number> = {};
-  for (const [physnet, { vhosts }] of Object.entries(record.physnets)) {
-    free[physnet] = vhosts.filter((id) => {
-      const slot = hostKeys.slots.get(HostKeys.slotKey(physnet, id));
-      return slot === undefined || slot.value === 'None';
-    }).length;
-  }
-  return free;
 }
 
 async function startMetrics(

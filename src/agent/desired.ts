@@ -1,7 +1,7 @@
-import { FREE, actionSchema, bindPortSchema } from '../etcd/values.js';
 import type { BindPort } from '../etcd/values.js';
+import type { HostState, PortKeys } from '../snapshot/model.js';
+import { heldBy, isUp } from '../snapshot/model.js';
 import type { AgentLayout } from './layout-index.js';
-import type { HostKeys } from './host-keys.js';
 
 /** What one vhost should carry, according to etcd. */
 export type DesiredVhost =
@@ -24,7 +24,7 @@ export interface UnplugIntent {
   portId: string;
   vhostId?: number;
   bindPortRevision?: number;
-  /** The slot key (`<physnet>/<vhost>`) that holds this port's id, if any. */
+  /** The slot that holds this port's id, if any. */
   slot?: { physnet: string; vhostId: number };
 }
 
@@ -44,92 +44,112 @@ export interface DesiredState {
   problems: Problem[];
 }
 
-type Decoded = { ok: true; bindPort: BindPort } | { ok: false; reason: string };
+interface Claim {
+  portId: string;
+  bindPort: BindPort;
+  revision: number;
+}
 
-function decodeBindPort(raw: string): Decoded {
-  let document: unknown;
-  try {
-    document = JSON.parse(raw);
-  } catch {
-    return { ok: false, reason: `bind_port is not JSON: ${JSON.stringify(raw.slice(0, 80))}` };
+/** Where each port id holds a slot. */
+function slotOwners(host: HostState): Map<string, { physnet: string; vhostId: number }> {
+  const owners = new Map<string, { physnet: string; vhostId: number }>();
+  for (const slot of host.slots.values()) {
+    const holder = heldBy(slot.holder);
+    if (holder !== undefined) owners.set(holder, { physnet: slot.physnet, vhostId: slot.vhostId });
   }
-  const result = bindPortSchema.safeParse(document);
-  if (result.success) return { ok: true, bindPort: result.data };
-  const issue = result.error.issues[0];
-  const field = issue?.path.join('.') || 'value';
-  return { ok: false, reason: `bind_port ${field}: ${issue?.message ?? 'invalid'}` };
+  return owners;
+}
+
+type Classified =
+  | { kind: 'plug'; claim: Claim }
+  | { kind: 'unplug'; unplug: UnplugIntent }
+  | { kind: 'problem'; problem: Problem };
+
+/** What one port's keys ask of the agent. */
+function classify(
+  port: PortKeys,
+  layout: AgentLayout,
+  owners: ReturnType<typeof slotOwners>,
+): Classified | undefined {
+  const { portId, action, bindPort } = port;
+  if (!action) return undefined;
+  if (!action.ok) {
+    return {
+      kind: 'problem',
+      problem: { portId, reason: `unexpected action value ${JSON.stringify(action.raw)}` },
+    };
+  }
+  if (action.value === 'unplug') {
+    if (bindPort && !bindPort.ok) {
+      return { kind: 'problem', problem: { portId, reason: `cannot unplug: ${bindPort.problem}` } };
+    }
+    const slot = owners.get(portId);
+    return {
+      kind: 'unplug',
+      unplug: {
+        portId,
+        ...(bindPort?.ok
+          ? { vhostId: bindPort.value.vhost_id, bindPortRevision: bindPort.modRevision }
+          : {}),
+        ...(slot ? { slot } : {}),
+      },
+    };
+  }
+  if (!bindPort) {
+    return {
+      kind: 'problem',
+      problem: { portId, reason: 'action is plug but bind_port is missing', transient: true },
+    };
+  }
+  if (!bindPort.ok) return { kind: 'problem', problem: { portId, reason: bindPort.problem } };
+  const vhostId = bindPort.value.vhost_id;
+  if (!layout.vhosts.has(vhostId)) {
+    return {
+      kind: 'problem',
+      problem: { portId, vhostId, reason: `vhost ${vhostId} is not in the host's layout` },
+    };
+  }
+  return {
+    kind: 'plug',
+    claim: { portId, bindPort: bindPort.value, revision: bindPort.modRevision },
+  };
 }
 
 /**
  * Derives the desired SPP state of the host from its etcd keys (pure). Rules:
  * - action `plug` + valid bind_port on a vhost of the layout → that vhost carries the port;
- *   when two ports claim one vhost, the one holding the vhost's slot wins.
+ *   when two ports claim one vhost, the one holding the vhost's slot wins; when none holds
+ *   it, neither is plugged (the vhost is kept as it is) and both are reported.
  * - a vhost nobody plugs is `empty` when its slot is free (or held by a port being
  *   unplugged), and `keep` while its slot is held by a port without a (valid) request.
+ * - an unknown action value is a problem of that port only; other ports are unaffected.
  */
-export function deriveDesired(hostKeys: HostKeys, layout: AgentLayout): DesiredState {
+export function deriveDesired(host: HostState, layout: AgentLayout): DesiredState {
   const problems: Problem[] = [];
   const unplugs: UnplugIntent[] = [];
-  const claims = new Map<number, Array<{ portId: string; bindPort: BindPort; revision: number }>>();
-  const slotOwners = new Map<string, { physnet: string; vhostId: number }>();
-  for (const [slotKey, stored] of hostKeys.slots) {
-    if (stored.value === FREE) continue;
-    const [physnet, vhost] = splitSlotKey(slotKey);
-    slotOwners.set(stored.value, { physnet, vhostId: vhost });
+  const claims = new Map<number, Claim[]>();
+  const owners = slotOwners(host);
+  for (const port of host.ports.values()) {
+    const classified = classify(port, layout, owners);
+    if (!classified) continue;
+    if (classified.kind === 'problem') problems.push(classified.problem);
+    else if (classified.kind === 'unplug') unplugs.push(classified.unplug);
+    else {
+      const vhostId = classified.claim.bindPort.vhost_id;
+      claims.set(vhostId, [...(claims.get(vhostId) ?? []), classified.claim]);
+    }
   }
-  const portIds = new Set([...hostKeys.actions.keys()]);
-  for (const portId of portIds) {
-    const action = actionSchema.safeParse(hostKeys.actions.get(portId)?.value);
-    const stored = hostKeys.bindPorts.get(portId);
-    if (!action.success) {
-      problems.push({
-        portId,
-        reason: `unexpected action value ${JSON.stringify(hostKeys.actions.get(portId)?.value)}`,
-      });
-      continue;
-    }
-    const decoded: Decoded | undefined = stored ? decodeBindPort(stored.value) : undefined;
-    if (action.data === 'unplug') {
-      const slot = slotOwners.get(portId);
-      if (decoded && !decoded.ok) {
-        problems.push({ portId, reason: `cannot unplug: ${decoded.reason}` });
-        continue;
-      }
-      unplugs.push({
-        portId,
-        ...(decoded?.ok
-          ? { vhostId: decoded.bindPort.vhost_id, bindPortRevision: stored?.modRevision }
-          : {}),
-        ...(slot ? { slot } : {}),
-      });
-      continue;
-    }
-    if (!decoded || !stored) {
-      problems.push({ portId, reason: 'action is plug but bind_port is missing', transient: true });
-      continue;
-    }
-    if (!decoded.ok) {
-      problems.push({ portId, reason: decoded.reason });
-      continue;
-    }
-    const vhostId = decoded.bindPort.vhost_id;
-    if (!layout.vhosts.has(vhostId)) {
-      problems.push({ portId, vhostId, reason: `vhost ${vhostId} is not in the host's layout` });
-      continue;
-    }
-    const list = claims.get(vhostId) ?? [];
-    list.push({ portId, bindPort: decoded.bindPort, revision: stored.modRevision });
-    claims.set(vhostId, list);
-  }
-
   const vhosts = new Map<number, DesiredVhost>();
   const plugs: PlugIntent[] = [];
-  const unpluggingPorts = new Set(unplugs.map((unplug) => unplug.portId));
+  const unplugging = new Set(unplugs.map((unplug) => unplug.portId));
+  const slots = new Map([...host.slots.values()].map((s) => [`${s.physnet}/${s.vhostId}`, s]));
   for (const [vhostId, place] of layout.vhosts) {
-    const slotValue = hostKeys.slots.get(`${place.physnet}/${vhostId}`)?.value ?? FREE;
+    const slot = slots.get(`${place.physnet}/${vhostId}`);
+    const holder = slot ? heldBy(slot.holder) : undefined;
+    const taken = slot !== undefined && !slot.holder.free;
     const candidates = claims.get(vhostId) ?? [];
     const winner =
-      candidates.length === 1 ? candidates[0] : candidates.find((c) => c.portId === slotValue);
+      candidates.length === 1 ? candidates[0] : candidates.find((c) => c.portId === holder);
     for (const loser of candidates) {
       if (loser === winner) continue;
       problems.push({
@@ -145,25 +165,23 @@ export function deriveDesired(hostKeys: HostKeys, layout: AgentLayout): DesiredS
       vhosts.set(vhostId, {
         kind: 'carry',
         portId: winner.portId,
-        mac: mac.toLowerCase(),
+        mac,
         ...(vlanId !== undefined ? { vlanId } : {}),
       });
       plugs.push({
         portId: winner.portId,
         vhostId,
         bindPortRevision: winner.revision,
-        reportedUp: hostKeys.statuses.get(winner.portId)?.value === 'up',
+        reportedUp: isUp(host.ports.get(winner.portId)?.status),
       });
-    } else if (candidates.length > 0 || (slotValue !== FREE && !unpluggingPorts.has(slotValue))) {
+    } else if (
+      candidates.length > 0 ||
+      (taken && (holder === undefined || !unplugging.has(holder)))
+    ) {
       vhosts.set(vhostId, { kind: 'keep' });
     } else {
       vhosts.set(vhostId, { kind: 'empty' });
     }
   }
   return { vhosts, plugs, unplugs, problems };
-}
-
-function splitSlotKey(slotKey: string): [string, number] {
-  const cut = slotKey.lastIndexOf('/');
-  return [slotKey.slice(0, cut), Number(slotKey.slice(cut + 1))];
 }

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -5,6 +6,7 @@ import { EmulatorServer } from '../emulator/server.js';
 import { hostSpecFromLayout } from '../emulator/spec.js';
 import { keys } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
+import { HostSnapshot } from '../snapshot/snapshot.js';
 import { buildHost } from '../hosts/admin.js';
 import { AgentProcess } from '../lab/agent-process.js';
 import { EtcdServer } from '../lab/etcd-server.js';
@@ -82,24 +84,33 @@ async function rssMb(pid: number | undefined): Promise<number> {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-/** Resolves per port id when its port_status key is written `up` or deleted. */
+/** Resolves per port id when its port_status key is written `up` or deleted (seen by a snapshot). */
 class StatusWatch {
   private readonly waiters = new Map<string, (at: number) => void>();
   private readonly aborter = new AbortController();
-  private readonly done: Promise<void>;
+  private readonly snapshot: HostSnapshot;
+  private done: Promise<void> = Promise.resolve();
 
-  constructor(store: EtcdStore, host: string, fromRevision: number) {
-    const prefix = keys.hostPrefix('port_status', host);
-    this.done = (async () => {
-      for await (const batch of store.watch(prefix, fromRevision, this.aborter.signal)) {
-        const at = performance.now();
-        for (const event of batch.events) {
-          const portId = event.key.slice(prefix.length);
-          const state = event.type === 'delete' ? 'gone' : event.value;
-          this.waiters.get(`${portId}:${state}`)?.(at);
-        }
+  private constructor(store: EtcdStore, host: string) {
+    this.snapshot = new HostSnapshot(store, { host }, pino({ level: 'silent' }));
+  }
+
+  static async start(store: EtcdStore, host: string): Promise<StatusWatch> {
+    const watch = new StatusWatch(store, host);
+    await watch.snapshot.load(watch.aborter.signal);
+    watch.snapshot.listeners.onChanges((changes) => {
+      const at = performance.now();
+      for (const change of changes) {
+        if (change.kind !== 'port_status') continue;
+        const state =
+          change.type === 'delete'
+            ? 'gone'
+            : watch.snapshot.host(host).ports.get(change.portId)?.status?.raw;
+        watch.waiters.get(`${change.portId}:${state}`)?.(at);
       }
-    })();
+    });
+    watch.done = watch.snapshot.run(watch.aborter.signal);
+    return watch;
   }
 
   /** The time the watch delivered `port_status/<port> = up` ('up') or its deletion ('gone'). */
@@ -164,8 +175,7 @@ async function plugSeries(
   const firstVhost = kind === 'flat' ? 0 : 8;
   const plug: number[] = [];
   const unplug: number[] = [];
-  const revision = (await store.getPrefixes([keys.hostPrefix('port_status', host)])).revision;
-  const watch = new StatusWatch(store, host, revision + 1);
+  const watch = await StatusWatch.start(store, host);
   try {
     for (let index = 0; index < count; index++) {
       const id = `bench-${kind}-${index}`;
@@ -204,8 +214,7 @@ async function restartWithPluggedPorts(
       vhostId: nic * vf.num_vhost + local,
     })),
   );
-  const revision = (await store.getPrefixes([keys.hostPrefix('port_status', host.name)])).revision;
-  const watch = new StatusWatch(store, host.name, revision + 1);
+  const watch = await StatusWatch.start(store, host.name);
   try {
     const ups = vhosts.map(({ physnet, vhostId }) => {
       const id = `restart-${vhostId}`;

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { z } from 'zod';
-import { ROOT, parseKey } from '../etcd/keys.js';
-import type { EtcdStore, WatchEvent } from '../etcd/store.js';
+import { pino } from 'pino';
+import { parseKey } from '../etcd/keys.js';
+import type { EtcdStore } from '../etcd/store.js';
+import { heldBy } from '../snapshot/model.js';
+import { readAllHosts } from '../snapshot/read.js';
+import { HostSnapshot } from '../snapshot/snapshot.js';
 import { FREE } from '../etcd/values.js';
 import type { LogLine } from '../lab/agent-process.js';
 import type { ServiceClient } from '../lab/stack.js';
@@ -70,27 +74,30 @@ class SlotAuditor {
   private readonly slotListeners = new Set<(slotKey: string) => void>();
   private readonly controller = new AbortController();
   private loop: Promise<void> | undefined;
+  private readonly snapshot: HostSnapshot;
 
-  constructor(private readonly store: EtcdStore) {}
+  constructor(store: EtcdStore) {
+    this.snapshot = new HostSnapshot(store, 'all', pino({ level: 'silent' }));
+  }
 
+  /** Sees every slot change of every host, through the same snapshot the service uses. */
   async start(): Promise<void> {
-    const snapshot = await this.store.getPrefix(`${ROOT}vhost/`);
-    for (const kv of snapshot.kvs)
-      this.apply({ type: 'put', key: kv.key, value: kv.value, modRevision: kv.modRevision });
-    this.loop = (async () => {
-      try {
-        for await (const batch of this.store.watch(
-          `${ROOT}vhost/`,
-          snapshot.revision + 1,
-          this.controller.signal,
-        )) {
-          for (const event of batch.events) this.apply(event);
-        }
-      } catch (error) {
-        if (!this.controller.signal.aborted)
-          this.problems.push(`watch failed: ${errorMessage(error)}`);
+    if (!(await this.snapshot.load(this.controller.signal))) return;
+    for (const host of this.snapshot.hosts()) {
+      for (const slot of host.slots.values())
+        this.apply(host.host, slot.key, slot.physnet, slot.vhostId);
+    }
+    this.snapshot.listeners.onChanges((changes) => {
+      for (const change of changes) {
+        if (change.kind === 'vhost')
+          this.apply(change.host, change.key, change.physnet, change.vhostId);
       }
-    })();
+    });
+    this.snapshot.listeners.onStatus((status) => {
+      if (status === 'resyncing')
+        this.problems.push('the audit watch had to re-read etcd: changes may be missed');
+    });
+    this.loop = this.snapshot.run(this.controller.signal);
   }
 
   async stop(): Promise<void> {
@@ -116,36 +123,33 @@ class SlotAuditor {
     if (this.problems.length < 20) this.problems.push(problem);
   }
 
-  private apply(event: WatchEvent): void {
-    const parsed = parseKey(event.key);
-    if (parsed?.kind !== 'vhost') return;
-    const previous = this.slots.get(event.key);
-    const value = event.type === 'delete' ? FREE : event.value;
+  private apply(host: string, key: string, physnet: string, vhostId: number): void {
+    const slot = this.snapshot.host(host).slots.get(key);
+    const previous = this.slots.get(key);
+    const value = slot ? (heldBy(slot.holder) ?? (slot.holder.free ? FREE : slot.raw)) : FREE;
     if (value !== FREE) {
       if (previous !== undefined && previous !== FREE && previous !== value) {
-        this.flag(`slot ${event.key} given to ${value} while held by ${previous}`);
+        this.flag(`slot ${key} given to ${value} while held by ${previous}`);
       }
       const other = this.portSlot.get(value);
-      if (other !== undefined && other !== event.key) {
-        this.flag(`port ${value} holds two slots: ${other} and ${event.key}`);
+      if (other !== undefined && other !== key) {
+        this.flag(`port ${value} holds two slots: ${other} and ${key}`);
       }
-      this.slots.set(event.key, value);
-      this.portSlot.set(value, event.key);
+      this.slots.set(key, value);
+      this.portSlot.set(value, key);
       return;
     }
-    this.slots.set(event.key, FREE);
+    this.slots.set(key, FREE);
     if (previous === undefined || previous === FREE) return;
     this.portSlot.delete(previous);
     this.freedCount++;
     const answer = this.answers.get(previous);
     if (
       answer &&
-      (answer.host !== parsed.host ||
-        answer.physnet !== parsed.physnet ||
-        answer.vhostId !== parsed.vhostId)
+      (answer.host !== host || answer.physnet !== physnet || answer.vhostId !== vhostId)
     ) {
       this.flag(
-        `port ${previous} was answered vhost ${answer.vhostId} on ${answer.host}/${answer.physnet} but held ${event.key}`,
+        `port ${previous} was answered vhost ${answer.vhostId} on ${answer.host}/${answer.physnet} but held ${key}`,
       );
     }
     const now = performance.now();
@@ -154,7 +158,7 @@ class SlotAuditor {
       this.waiters.delete(previous);
       waiter(now);
     } else this.freedAt.set(previous, now);
-    for (const listener of this.slotListeners) listener(event.key);
+    for (const listener of this.slotListeners) listener(key);
   }
 }
 
@@ -479,17 +483,16 @@ function cpuByPart(stack: LabStack): Record<string, number | undefined> {
   };
 }
 
-/** Keys left behind once everything was unbound: bind_port/action/port_status, or a held slot. */
+/** Keys left behind once everything was unbound: a port with keys, or a held slot. */
 async function leftovers(store: EtcdStore): Promise<string[]> {
-  const snapshot = await store.read([
-    { getPrefix: `${ROOT}bind_port/` },
-    { getPrefix: `${ROOT}action/` },
-    { getPrefix: `${ROOT}port_status/` },
-    { getPrefix: `${ROOT}vhost/` },
+  const { hosts } = await readAllHosts(store);
+  return [...hosts.values()].flatMap((host) => [
+    ...[...host.ports.keys()].map((portId) => `port ${portId} on ${host.host} still has keys`),
+    ...host
+      .sortedSlots()
+      .filter((slot) => !slot.holder.free)
+      .map((slot) => `${slot.key} = ${slot.raw}`),
   ]);
-  return snapshot.kvs
-    .filter((kv) => !kv.key.startsWith(`${ROOT}vhost/`) || kv.value !== FREE)
-    .map((kv) => `${kv.key} = ${kv.value}`);
 }
 
 export async function runBindBench(options: RunOptions): Promise<BindBenchResult> {

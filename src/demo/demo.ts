@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { keys } from '../etcd/keys.js';
-import { FREE } from '../etcd/values.js';
+import { readHost } from '../snapshot/read.js';
 import type { LogLine } from '../lab/agent-process.js';
 import type { LabHost } from '../lab/stack.js';
 import { LabStack, stopOnSignals, twoNicMappings } from '../lab/stack.js';
@@ -343,9 +343,8 @@ async function unbindAll(
     const slotKey = keys.vhost(port.host, port.physnet, vhostId);
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const slot = await store.get(slotKey);
-      const left = await store.get(keys.bindPort(port.host, port.id));
-      if (slot?.value === FREE && left === undefined) break;
+      const { host } = await readHost(store, port.host);
+      if (host.slots.get(slotKey)?.holder.free && !host.ports.has(port.id)) break;
       if (Date.now() > deadline) {
         throw new DemoFailure(`the agent of ${port.host} did not free vhost ${vhostId} in 10 s`);
       }

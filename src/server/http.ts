@@ -158,12 +158,10 @@ function viewRoutes(app: FastifyInstance, api: ServiceApi): void {
     }
     const summary = await api.host(parsed.data);
     if (!summary) {
-      return reply
-        .code(404)
-        .send({
-          error: 'not_found',
-          detail: `host ${parsed.data} has no SPP configuration in etcd`,
-        });
+      return reply.code(404).send({
+        error: 'not_found',
+        detail: `host ${parsed.data} has no SPP configuration in etcd`,
+      });
     }
     return summary;
   });

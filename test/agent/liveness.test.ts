@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { EtcdSync } from '../../src/agent/etcd-sync.js';
-import { HostKeys } from '../../src/agent/host-keys.js';
-import type { Change } from '../../src/agent/host-keys.js';
 import { Liveness } from '../../src/agent/liveness.js';
 import type { OwnWriteWatch } from '../../src/agent/liveness.js';
+import { ownWriteWatch } from '../../src/agent/own-write.js';
+import { HostSnapshot } from '../../src/snapshot/snapshot.js';
 import { noAgentMetrics } from '../../src/agent/metrics.js';
 import { keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
@@ -67,19 +66,12 @@ describe('agent liveness key against a real etcd', () => {
   });
 
   test('with a delivering watch the key outlives its TTL and is revoked on release', async () => {
-    const hostKeys = new HostKeys('healthy');
-    const sync = new EtcdSync(
-      store,
-      hostKeys,
-      { changed: () => undefined, reloaded: () => undefined },
-      quiet,
-      noAgentMetrics,
-      500,
-    );
+    const snapshot = new HostSnapshot(store, { host: 'healthy' }, quiet, { retryMaxMs: 500 });
     const stop = new AbortController();
-    assert.notEqual(await sync.load(stop.signal), undefined);
-    const watching = sync.run(stop.signal);
-    const liveness = new Liveness(store, sync, TTL_S, record('healthy'), quiet);
+    assert.equal(await snapshot.load(stop.signal), true);
+    const watching = snapshot.run(stop.signal);
+    const watch = ownWriteWatch(snapshot, 'healthy', noAgentMetrics);
+    const liveness = new Liveness(store, watch, TTL_S, record('healthy'), quiet);
     const beating = liveness.run(stop.signal);
     try {
       const first = await waitFor('the key written', async () => store.get(keys.agent('healthy')));
@@ -105,33 +97,19 @@ describe('agent liveness key against a real etcd', () => {
     assert.equal(await store.get(keys.agent('healthy')), undefined, 'revoked at release');
   });
 
-  test('re-created watches resume where they stopped: a write made meanwhile is delivered', async () => {
-    const hostKeys = new HostKeys('resume');
-    const seen: Change[] = [];
-    const sync = new EtcdSync(
-      store,
-      hostKeys,
-      { changed: (changes) => seen.push(...changes), reloaded: () => undefined },
-      quiet,
-      noAgentMetrics,
-      500,
-    );
+  test('the own-write proof: confirmed once the snapshot shows the write, not before', async () => {
+    const snapshot = new HostSnapshot(store, { host: 'proof' }, quiet, { retryMaxMs: 500 });
     const stop = new AbortController();
-    await sync.load(stop.signal);
-    const watching = sync.run(stop.signal);
+    await snapshot.load(stop.signal);
+    const watching = snapshot.run(stop.signal);
+    const watch = ownWriteWatch(snapshot, 'proof', noAgentMetrics);
     try {
-      await store.put(keys.action('resume', 'p-1'), 'plug');
-      await waitFor('first write delivered', () => seen.length >= 1);
-      sync.restartWatches();
-      await store.put(keys.action('resume', 'p-2'), 'plug');
-      await waitFor('write after the restart delivered', () =>
-        seen.some((change) => change.kind === 'port' && change.portId === 'p-2'),
-      );
-      assert.equal(hostKeys.actions.get('p-2')?.value, 'plug');
+      const revision = await store.put(keys.agent('proof'), JSON.stringify(record('proof')()));
+      assert.equal(await watch.confirmOwnWrite(revision, 5000), true);
       assert.equal(
-        seen.filter((change) => change.kind === 'port' && change.portId === 'p-1').length,
-        1,
-        'nothing delivered twice',
+        await watch.confirmOwnWrite(revision + 1000, 200),
+        false,
+        'a revision never written',
       );
     } finally {
       stop.abort();

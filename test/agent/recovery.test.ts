@@ -138,7 +138,9 @@ describe('agent recovery and robustness (real etcd, emulator, agent process)', (
       await waitForUp(store, node.host, second.portId, 20_000);
       await waitForUnplugged(store, node.host, first, 20_000);
       assert.ok(
-        agent.logs.some((line) => line.msg === 'etcd cancelled a watch; re-reading the host'),
+        agent.logs.some(
+          (line) => line.msg === 'etcd cancelled a watch (history compacted); re-reading',
+        ),
         'the compacted watch was noticed',
       );
       assert.deepEqual(fromWire(node, 1, second), ['vhost:3']);

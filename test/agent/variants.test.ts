@@ -199,9 +199,7 @@ describe('agent on other layouts, dialects and configurations', () => {
     try {
       // The agent is up but cannot read etcd; it must neither exit nor crash-loop.
       await waitFor('agent waiting for etcd', () =>
-        node.agent?.logs.some(
-          (line) => line.msg === 'cannot read the host keys from etcd; retrying',
-        ),
+        node.agent?.logs.some((line) => line.msg === 'cannot read from etcd; retrying'),
       );
     } finally {
       await etcd.start();
