@@ -203,6 +203,35 @@ describe('state reports over a real RabbitMQ', () => {
     assert.ok(lines.some((line) => line.msg === 'reporting state to neutron'));
   });
 
+  test('a report the server answers with null (stamped before it started) keeps start_flag', async () => {
+    const neutron = await FakeNeutron.start(rabbit!);
+    // neutron-server drops reports stamped before its own start and answers null.
+    neutron.answer = () => (neutron.received.length <= 2 ? null : 'alive');
+    const controller = new AbortController();
+    const { logger } = captureLogger();
+    const reporter = new StateReporter({
+      transportUrl: rabbit!.transportUrl,
+      host: 'compute-null',
+      reportIntervalS: 0.1,
+      logger,
+      state: () => ({}),
+    });
+    const running = reporter.run(controller.signal);
+    try {
+      await waitFor('four answered reports', () => reporter.reportsAnswered >= 4, 10_000);
+    } finally {
+      controller.abort();
+      await running;
+      await neutron.stop();
+    }
+    const flags = neutron.received.map((report) => report.agentState.start_flag ?? false);
+    assert.deepEqual(
+      flags.slice(0, 4),
+      [true, true, true, false],
+      'until the first non-null answer',
+    );
+  });
+
   test('a report the server rejects is logged once and reported again; start_flag kept', async () => {
     const neutron = await FakeNeutron.start(rabbit!);
     neutron.failure = JSON.stringify({ class: 'DBError', message: 'database is locked' });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EtcdStore } from '../../src/etcd/store.js';
+import { keys } from '../../src/etcd/keys.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import type { ComputeHost } from './compute-host.js';
 import { startComputeHost } from './compute-host.js';
@@ -181,6 +182,37 @@ describe('HTTP API: operators', () => {
     const missing = await server.get('/v1/hosts/nope');
     assert.equal(missing.status, 404);
     assert.match(detail(missing.body), /no SPP configuration/);
+  });
+
+  it('the read-only views answer without a token; the ML2 calls do not', async () => {
+    for (const path of ['/v1/hosts', '/v1/hosts/api-1', '/healthz', '/metrics']) {
+      const answer = await fetch(`${server.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(answer.status, 200, path);
+      await answer.body?.cancel();
+    }
+    const refused = await server.post('/v1/ml2/unbind', { port_id: 'p', host: 'api-1' }, null);
+    assert.equal(refused.status, 401);
+  });
+
+  it('a bind with an upper-case MAC writes it lower-cased; port id "None" is refused', async () => {
+    const port = newPort();
+    const upper = await server.post(
+      '/v1/ml2/bind',
+      bindBody({ id: port.id, mac: port.mac.toUpperCase() }, 'api-1'),
+    );
+    assert.equal((upper.body as { bound: boolean }).bound, true);
+    const stored = await store.get(keys.bindPort('api-1', port.id));
+    assert.equal(
+      (JSON.parse(stored?.value ?? '{}') as { mac_address?: string }).mac_address,
+      port.mac,
+    );
+    const none = await server.post(
+      '/v1/ml2/bind',
+      bindBody({ id: 'None', mac: port.mac }, 'api-1'),
+    );
+    assert.equal(none.status, 400);
+    assert.match(detail(none.body), /port\.id: must not be "None"/);
+    await server.post('/v1/ml2/unbind', { port_id: port.id, host: 'api-1' });
   });
 
   it('GET /metrics exposes binds by result, latency, free slots and agent liveness', async () => {
