@@ -193,9 +193,10 @@ function classifierChange(
   };
 }
 
+/** Both sides carry normalised MACs: SPP's are lower-cased when its status is read, etcd's when decoded. */
 function sameClassification(a: Classification | undefined, b: Classification | undefined): boolean {
   if (!a || !b) return a === b;
-  return a.mac.toLowerCase() === b.mac.toLowerCase() && a.vlanId === b.vlanId;
+  return a.mac === b.mac && a.vlanId === b.vlanId;
 }
 
 /** The state a vhost is in once its plan ran without error. */

@@ -2,12 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { pino } from 'pino';
-import { parseKey } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
 import { heldBy } from '../snapshot/model.js';
 import { readAllHosts } from '../snapshot/read.js';
 import { HostSnapshot } from '../snapshot/snapshot.js';
-import { FREE } from '../etcd/values.js';
 import type { LogLine } from '../lab/agent-process.js';
 import type { ServiceClient } from '../lab/stack.js';
 import { LabStack, stopOnSignals, twoNicMappings } from '../lab/stack.js';
@@ -71,7 +69,7 @@ class SlotAuditor {
   freedCount = 0;
   private readonly waiters = new Map<string, (at: number) => void>();
   private readonly freedAt = new Map<string, number>();
-  private readonly slotListeners = new Set<(slotKey: string) => void>();
+  private readonly slotListeners = new Set<(host: string, physnet: string) => void>();
   private readonly controller = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly snapshot: HostSnapshot;
@@ -113,7 +111,7 @@ class SlotAuditor {
   }
 
   /** Calls `listener` with the slot key whenever a slot becomes free. */
-  onFree(listener: (slotKey: string) => void): () => void {
+  onFree(listener: (host: string, physnet: string) => void): () => void {
     this.slotListeners.add(listener);
     return () => this.slotListeners.delete(listener);
   }
@@ -126,9 +124,10 @@ class SlotAuditor {
   private apply(host: string, key: string, physnet: string, vhostId: number): void {
     const slot = this.snapshot.host(host).slots.get(key);
     const previous = this.slots.get(key);
-    const value = slot ? (heldBy(slot.holder) ?? (slot.holder.free ? FREE : slot.raw)) : FREE;
-    if (value !== FREE) {
-      if (previous !== undefined && previous !== FREE && previous !== value) {
+    // undefined: free. An unreadable value counts as held, by that value.
+    const value = slot && !slot.holder.free ? (heldBy(slot.holder) ?? slot.raw) : undefined;
+    if (value !== undefined) {
+      if (previous !== undefined && previous !== value) {
         this.flag(`slot ${key} given to ${value} while held by ${previous}`);
       }
       const other = this.portSlot.get(value);
@@ -139,8 +138,8 @@ class SlotAuditor {
       this.portSlot.set(value, key);
       return;
     }
-    this.slots.set(key, FREE);
-    if (previous === undefined || previous === FREE) return;
+    this.slots.delete(key);
+    if (previous === undefined) return;
     this.portSlot.delete(previous);
     this.freedCount++;
     const answer = this.answers.get(previous);
@@ -158,7 +157,7 @@ class SlotAuditor {
       this.waiters.delete(previous);
       waiter(now);
     } else this.freedAt.set(previous, now);
-    for (const listener of this.slotListeners) listener(key);
+    for (const listener of this.slotListeners) listener(host, physnet);
   }
 }
 
@@ -420,10 +419,7 @@ async function throughput(
     for (const kind of ['flat', 'vlan'] as Kind[])
       budget.set(`${host}/${PHYSNET[kind]}`, perKind[kind]);
   }
-  const off = auditor.onFree((slotKey) => {
-    const parsed = parseKey(slotKey);
-    if (parsed?.kind === 'vhost') budget.release(`${parsed.host}/${parsed.physnet}`);
-  });
+  const off = auditor.onFree((host, physnet) => budget.release(`${host}/${physnet}`));
   const latencies: number[] = [];
   const unbinds: Array<Promise<unknown>> = [];
   let next = 0;

@@ -9,10 +9,10 @@ export const MAC_HINT = 'must be a MAC address like fa:16:3e:00:00:01';
  * A MAC address, validated and lower-cased: the one normal form used inside the project.
  * Neutron writes lower case, SPP answers upper case; every edge decodes through this.
  */
-export function macAddressSchema(invalid: string = MAC_HINT) {
+export function macAddressSchema(notAString?: (issue: { input?: unknown }) => string) {
   return z
-    .string()
-    .regex(MAC_PATTERN, invalid)
+    .string(notAString ? { error: notAString } : undefined)
+    .regex(MAC_PATTERN, MAC_HINT)
     .transform((mac) => mac.toLowerCase());
 }
 

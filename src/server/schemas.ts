@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FREE } from '../etcd/values.js';
-import { MAC_HINT, MAC_PATTERN } from '../model/mac.js';
+import { macAddressSchema } from '../model/mac.js';
 
 /** Error text for a field of the wrong type: "is required" when absent, else what it must be. */
 const expected =
@@ -17,10 +17,7 @@ const keyPart = (what: string) =>
     .regex(/^[^/\s]+$/, 'must not contain "/" or white space');
 
 /** Lower-cased here, at the edge: everything behind the API compares normalised MACs. */
-const macAddress = z
-  .string({ error: expected('a MAC address string') })
-  .regex(MAC_PATTERN, MAC_HINT)
-  .transform((mac) => mac.toLowerCase());
+const macAddress = macAddressSchema(expected('a MAC address string'));
 
 /** A slot holding `None` is free (SYSTEM.md §3.4): no port may be called that. */
 const portId = keyPart('Neutron port id').refine((id) => id !== FREE, {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normalizeMac } from '../model/mac.js';
 
 const vlanSchema = z.object({
   operation: z.enum(['none', 'add', 'del']),
@@ -59,14 +60,15 @@ export interface Classification {
 
 /** Parses a classifier_table entry's value (`FA:16:3E:..` or `100/FA:16:3E:..`). */
 export function parseClassifierEntry(entry: ClassifierEntry): Classification | undefined {
-  if (entry.type === 'mac' && MAC.test(entry.value)) return { mac: entry.value.toLowerCase() };
+  if (entry.type === 'mac') {
+    const mac = normalizeMac(entry.value);
+    return mac === undefined ? undefined : { mac };
+  }
   if (entry.type === 'vlan') {
-    const [vid, mac] = entry.value.split('/');
-    if (vid !== undefined && mac !== undefined && /^[0-9]+$/.test(vid) && MAC.test(mac)) {
-      return { mac: mac.toLowerCase(), vlanId: Number(vid) };
-    }
+    const [vid, raw] = entry.value.split('/');
+    const mac = raw === undefined ? undefined : normalizeMac(raw);
+    if (vid !== undefined && mac !== undefined && /^[0-9]+$/.test(vid))
+      return { mac, vlanId: Number(vid) };
   }
   return undefined;
 }
-
-const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
