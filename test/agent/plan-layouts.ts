@@ -49,6 +49,27 @@ export function noForwarderLayout(): HostConfig {
   }).config;
 }
 
+const maskOf = (from: number, to: number): string => {
+  let mask = 0n;
+  for (let bit = from; bit < to; bit++) mask |= 1n << BigInt(bit);
+  return `0x${mask.toString(16)}`;
+};
+
+/**
+ * The generated layout (SYSTEM.md §3.2) for `perNic[k]` vhosts on NIC k and `mirrors`
+ * mirrors, with consecutive cores: each NIC's master, then its 2n+2 workers; then spp_mirror.
+ */
+export function generatedLayout(perNic: number[], mirrors = 0): HostConfig {
+  let core = 0;
+  const mappings = perNic.map((count, nic) => {
+    const first = core;
+    core += 2 * count + 3;
+    return `00:0${4 + nic}.0#phys${nic + 1}#${count}#${maskOf(first, core)}`;
+  });
+  const mirror = mirrors > 0 ? `${mirrors}#${maskOf(core, core + mirrors + 1)}` : undefined;
+  return planHostLayout({ mappings: mappings.join(','), ...(mirror ? { mirror } : {}) }).config;
+}
+
 /**
  * A custom layout of `perNic[k]` vhosts on NIC k, vhost ids global; each vhost sits behind
  * forwarders when its flag is set, else it is attached to the classifier and merger
@@ -102,9 +123,7 @@ export function mixedLayout(perNic: boolean[][]): HostConfig {
       },
       { core: core++, type: 'merge', name: `mrg_${nic}`, rx_port: mergerRx, tx_port: [phy] },
     );
-    let mask = 0n;
-    for (let bit = master; bit < core; bit++) mask |= 1n << BigInt(bit);
-    mappings.push(`00:0${4 + nic}.0#phys${nic + 1}#${flags.length}#0x${mask.toString(16)}`);
+    mappings.push(`00:0${4 + nic}.0#phys${nic + 1}#${flags.length}#${maskOf(master, core)}`);
     return { components };
   });
   return planHostLayout({

@@ -554,6 +554,34 @@ describe('plans applied to the emulator model', () => {
   });
 });
 
+describe('a VLAN unplug cut short after the classifier detach (known limit of a one-shot plan)', () => {
+  test('SPP hides the entry of the detached port; it shows again once the next plan re-attaches it', () => {
+    const layout = indexLayout(specExampleLayout());
+    const spp = new ModelSpp(specExampleLayout(), '18.08');
+    spp.mustApply('vfs', 1, planBuild(vfOf(layout), spp.status('vfs', 1), '18.08'));
+    const wiring = wiringOf(layout, 1);
+    const read = () => readActualVhost(spp.status('vfs', 1), wiring);
+    const plug = planVhost(wiring, read(), { kind: 'carry', portId: 'b', mac: MAC_B, vlanId: 100 });
+    assert.ok('calls' in plug);
+    spp.mustApply('vfs', 1, plug.calls);
+    const unplug = planVhost(wiring, read(), { kind: 'empty' });
+    assert.ok('calls' in unplug);
+    // Merger detach + attach, classifier detach; then the agent stops.
+    spp.mustApply('vfs', 1, unplug.calls.slice(0, 3));
+    const cut = read();
+    assert.deepEqual(cut, { mergerRx: NONE, classifierTx: undefined, classification: undefined });
+    const again = planVhost(wiring, cut, { kind: 'empty' });
+    assert.deepEqual(again, { calls: [attach('classifier', 'ring:2', 'tx')] });
+    spp.mustApply('vfs', 1, again.calls);
+    // actualAfter predicts an empty vhost, but the entry is back: only a re-read shows it.
+    assert.deepEqual(actualAfter({ kind: 'empty' }, cut).classification, undefined);
+    assert.deepEqual(read().classification, { mac: MAC_B, vlanId: 100 });
+    assert.deepEqual(planVhost(wiring, read(), { kind: 'empty' }), {
+      calls: [classify('del', MAC_B, 'ring:2', 100)],
+    });
+  });
+});
+
 describe("on the wire: the agent's client sends the original's calls in its order (SPP-SPEC §9.1)", () => {
   const layout = indexLayout(specExampleLayout());
   const spp = new ModelSpp(specExampleLayout(), '18.08');

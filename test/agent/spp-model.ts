@@ -141,20 +141,27 @@ export class ModelSpp {
   }
 }
 
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /**
  * A loopback spp-ctl in front of a ModelSpp that records what arrives (method, path, JSON
  * body), for checking the agent's client against `requestFor` and SPP-SPEC §9.1.
  */
 export class CapturingSppCtl {
-  readonly received: SentRequest[] = [];
-
   private constructor(
     private readonly server: Server,
     readonly url: string,
+    readonly received: SentRequest[],
   ) {}
 
   static async start(model: ModelSpp): Promise<CapturingSppCtl> {
-    let capture: CapturingSppCtl | undefined;
+    const received: SentRequest[] = [];
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -163,9 +170,9 @@ export class CapturingSppCtl {
         const request: SentRequest = {
           method: req.method as SentRequest['method'],
           path: req.url ?? '',
-          ...(text === '' ? {} : { body: JSON.parse(text) as unknown }),
+          ...(text === '' ? {} : { body: jsonOrText(text) }),
         };
-        capture?.received.push(request);
+        received.push(request);
         const answer = model.handle(request);
         res.writeHead(
           answer.status,
@@ -176,8 +183,7 @@ export class CapturingSppCtl {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    capture = new CapturingSppCtl(server, `http://127.0.0.1:${port}`);
-    return capture;
+    return new CapturingSppCtl(server, `http://127.0.0.1:${port}`, received);
   }
 
   /** The requests that changed something (GETs left out). */
