@@ -80,6 +80,27 @@ describe('deriveWiring', () => {
     assert.equal(wirings.get(1)?.forwarders, undefined);
   });
 
+  test('forwarders are reported only when the vhost has one on each side', () => {
+    const { wirings } = deriveWiring([
+      component('classifier', 'classifier_mac', ['phy:0'], ['ring:0']),
+      component('to_vm', 'forward', ['ring:0'], ['vhost:0']),
+      component('merger', 'merge', ['vhost:0'], ['phy:0']),
+    ]);
+    assert.equal(wirings.get(0)?.classifierSidePort, 'ring:0');
+    assert.equal(wirings.get(0)?.mergerSidePort, 'vhost:0');
+    assert.equal(wirings.get(0)?.forwarders, undefined);
+  });
+
+  test('a port claimed by two components in one direction belongs to the first in config order', () => {
+    const { wirings, problems } = deriveWiring([
+      component('classifier', 'classifier_mac', ['phy:0'], ['vhost:0']),
+      component('stray', 'forward', ['ring:9'], ['vhost:0']),
+      component('merger', 'merge', ['vhost:0'], ['phy:0']),
+    ]);
+    assert.deepEqual(problems, []);
+    assert.equal(wirings.get(0)?.classifierComponent, 'classifier');
+  });
+
   test('a vhost with a broken path is left out and named in a problem', () => {
     const cases: Array<{ components: ComponentConfig[]; problem: RegExp }> = [
       {
