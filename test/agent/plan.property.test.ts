@@ -104,16 +104,6 @@ function shapeOf(status: ProcessStatus) {
     .sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''));
 }
 
-function mustBeAccepted(spp: ModelSpp, kind: 'vfs' | 'mirrors', id: number, calls: SppCall[]) {
-  const result = spp.apply(kind, id, calls);
-  if (!result.ok) {
-    const { request, status, body } = result;
-    assert.fail(
-      `${request.method} ${request.path} ${JSON.stringify(request.body)}: ${status} ${body}`,
-    );
-  }
-}
-
 /** The calls that put a random part of a spp_vf's components and ports in place. */
 function partialBuild(vf: VfPlan, have: PartialComponent[], dialect: Dialect): SppCall[] {
   const calls: SppCall[] = [];
@@ -170,7 +160,7 @@ describe('planBuild / planMirrors on a random partial build', () => {
         spp.mustApply('vfs', vf.clientId, partialBuild(vf, have, dialect));
         const calls = planBuild(vf, spp.status('vfs', vf.clientId), dialect);
         seen.calls += calls.length;
-        mustBeAccepted(spp, 'vfs', vf.clientId, calls);
+        spp.mustApply('vfs', vf.clientId, calls);
         const built = spp.status('vfs', vf.clientId);
         assert.deepEqual(shapeOf(built), configuredShape(vf, dialect));
         assert.deepEqual(planBuild(vf, built, dialect), []);
@@ -183,7 +173,7 @@ describe('planBuild / planMirrors on a random partial build', () => {
       spp.mustApply('mirrors', clientId, running);
       const calls = planMirrors(configured, spp.status('mirrors', clientId));
       seen.mirrors += calls.length;
-      mustBeAccepted(spp, 'mirrors', clientId, calls);
+      spp.mustApply('mirrors', clientId, calls);
       const built = spp.status('mirrors', clientId);
       const mirrorShape = configured.map((m, i) => ({
         name: `mirror_${i}`,
@@ -374,7 +364,7 @@ describe('planVhost on random sequences of desired states', () => {
         const plan = planVhost(wiring, before, desired);
         assert.ok('calls' in plan, JSON.stringify(plan));
         touchesOnly(wiring, plan.calls);
-        mustBeAccepted(spp, 'vfs', vf.clientId, plan.calls);
+        spp.mustApply('vfs', vf.clientId, plan.calls);
         const after = spp.status('vfs', vf.clientId);
         const actual = readActualVhost(after, wiring);
         assert.deepEqual(actual, actualAfter(desired, before));
@@ -489,7 +479,7 @@ describe('a plan cut short after any call', () => {
         assert.ok('calls' in first);
         const applied = cut % (first.calls.length + 1);
         if (applied < first.calls.length) seen.cut += 1;
-        mustBeAccepted(spp, 'vfs', vf.clientId, first.calls.slice(0, applied));
+        spp.mustApply('vfs', vf.clientId, first.calls.slice(0, applied));
         for (let round = 1; ; round++) {
           const before = read();
           const plan = planVhost(wiring, before, desired);
