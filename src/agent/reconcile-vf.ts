@@ -8,6 +8,7 @@ import type { DialectState } from './dialect.js';
 import type { VfPlan } from './layout-index.js';
 import { LogOnce } from './log-once.js';
 import type { AgentMetrics } from './metrics.js';
+import type { VhostWiring } from '../layout/wiring.js';
 import type { ActualVhost, SppCall } from './plan.js';
 import { actualAfter, planBuild, planVhost, readActualVhost } from './plan.js';
 import type { SppView } from './spp-view.js';
@@ -139,22 +140,22 @@ export async function reconcileVf(
       const wish: DesiredVhost = desired.vhosts.get(vhostId) ?? { kind: 'keep' };
       const before = actual.get(vhostId);
       if (!before) throw new Error(`no known state for vhost ${vhostId}`);
-      const plan = planVhost(wiring, before, wish);
-      if ('blocked' in plan) {
-        deps.problems.blocked(vhostId, plan.blocked);
-        continue;
-      }
-      deps.problems.vhosts.clear(vhostId);
+      let programmed: Programmed;
       try {
-        await execute(deps.spp, 'vfs', vf.clientId, plan.calls);
+        programmed = await programVhost(vf.clientId, wiring, before, wish, deps);
       } catch (error) {
         if (!(error instanceof SppCtlError) || error.status === undefined) throw error;
         failed = true;
         deps.problems.failed(processName, error, vhostId);
         continue;
       }
-      actual.set(vhostId, actualAfter(wish, before));
-      noteRepair(plan.calls.length, wish, vhostId, desired, work, deps);
+      if ('blocked' in programmed) {
+        deps.problems.blocked(vhostId, programmed.blocked);
+        continue;
+      }
+      deps.problems.vhosts.clear(vhostId);
+      actual.set(vhostId, programmed.after);
+      noteRepair(programmed.calls, wish, vhostId, desired, work, deps);
       completions.push(...completeVhost(desired, vhostId, deps.completions));
     }
   } catch (error) {
@@ -168,6 +169,36 @@ export async function reconcileVf(
   }
   const completed = (await Promise.all(completions)).every(Boolean);
   return failed || !completed ? { kind: 'retry' } : { kind: 'done' };
+}
+
+type Programmed = { after: ActualVhost; calls: number } | { blocked: string };
+
+/**
+ * Brings one vhost to `wish`. A classifier-side port found detached (a plan cut short, a
+ * hand edit) may hide a classifier entry: SPP keeps entries of detached ports but does not
+ * list them (SPP-SPEC §4.3). So the ports are attached first and the status read again
+ * before the classifier table is planned.
+ */
+async function programVhost(
+  clientId: number,
+  wiring: VhostWiring,
+  before: ActualVhost,
+  wish: DesiredVhost,
+  deps: SppDeps,
+): Promise<Programmed> {
+  const plan = planVhost(wiring, before, wish);
+  if ('blocked' in plan) return plan;
+  if (before.classifierTx !== undefined || plan.calls.length === 0) {
+    await execute(deps.spp, 'vfs', clientId, plan.calls);
+    return { after: actualAfter(wish, before), calls: plan.calls.length };
+  }
+  const ports = plan.calls.filter((call) => call.op !== 'classify');
+  await execute(deps.spp, 'vfs', clientId, ports);
+  const reread = readActualVhost(await deps.spp.status('vfs', clientId), wiring);
+  const rest = planVhost(wiring, reread, wish);
+  if ('blocked' in rest) return rest;
+  await execute(deps.spp, 'vfs', clientId, rest.calls);
+  return { after: actualAfter(wish, reread), calls: ports.length + rest.calls.length };
 }
 
 /** SPP had lost what etcd wants (a restart, a hand edit): count it, and say which port came back. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { parseClassifierEntry } from '../../src/spp/status.js';
 import { after, before, describe, test } from 'node:test';
 import { indexLayout } from '../../src/agent/layout-index.js';
 import type { VfPlan } from '../../src/agent/layout-index.js';
@@ -425,10 +426,11 @@ describe('planVhost', () => {
     assert.deepEqual(planVhost(vhost0, EMPTY, { kind: 'empty' }), { calls: [] });
   });
 
-  test('MACs compare case-insensitively', () => {
-    const upper: ActualVhost = { ...FLAT_A, classification: { mac: MAC_A.toUpperCase() } };
+  test("SPP's upper-case MACs match etcd's: both are normalised where they are read", () => {
+    const entry = parseClassifierEntry({ type: 'mac', value: MAC_A.toUpperCase(), port: 'ring:0' });
+    assert.deepEqual(entry, { mac: MAC_A });
+    const upper: ActualVhost = { ...FLAT_A, classification: entry };
     assert.deepEqual(planVhost(vhost0, upper, carry(MAC_A)), { calls: [] });
-    assert.deepEqual(planVhost(vhost0, FLAT_A, carry(MAC_A.toUpperCase())), { calls: [] });
   });
 
   test('another MAC or VLAN: the stale entry is deleted before the wanted one is added', () => {

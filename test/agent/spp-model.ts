@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { execute } from '../../src/agent/reconcile-vf.js';
 import type { SppCall } from '../../src/agent/plan.js';
 import { SppHost } from '../../src/emulator/model/host.js';
 import type { RestRequest, RestResponse } from '../../src/emulator/rest.js';
@@ -69,19 +70,7 @@ export async function sendCalls(
   clientId: number,
   calls: SppCall[],
 ): Promise<void> {
-  for (const call of calls) {
-    if (call.op === 'start') {
-      await client.startComponent(kind, clientId, {
-        name: call.name,
-        core: call.core,
-        type: call.type,
-      });
-    } else if (call.op === 'attach')
-      await client.attach(kind, clientId, call.component, call.port, call.dir, call.vlan);
-    else if (call.op === 'detach')
-      await client.detach(kind, clientId, call.component, call.port, call.dir);
-    else await client.classifierTable(clientId, call.change);
-  }
+  await execute(client, kind, clientId, calls);
 }
 
 export type ApplyResult =
