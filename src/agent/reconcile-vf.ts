@@ -174,10 +174,9 @@ export async function reconcileVf(
 type Programmed = { after: ActualVhost; calls: number } | { blocked: string };
 
 /**
- * Brings one vhost to `wish`. A classifier-side port found detached (a plan cut short, a
- * hand edit) may hide a classifier entry: SPP keeps entries of detached ports but does not
- * list them (SPP-SPEC §4.3). So the ports are attached first and the status read again
- * before the classifier table is planned.
+ * Brings one vhost to `wish`. (A classifier-side port left detached by a plan cut short
+ * hides its classifier entry, SPP-SPEC §4.3; such a port is only met on a full run, whose
+ * build step re-attaches it and re-reads the status first, so plans never see it hidden.)
  */
 async function programVhost(
   clientId: number,
@@ -188,17 +187,8 @@ async function programVhost(
 ): Promise<Programmed> {
   const plan = planVhost(wiring, before, wish);
   if ('blocked' in plan) return plan;
-  if (before.classifierTx !== undefined || plan.calls.length === 0) {
-    await execute(deps.spp, 'vfs', clientId, plan.calls);
-    return { after: actualAfter(wish, before), calls: plan.calls.length };
-  }
-  const ports = plan.calls.filter((call) => call.op !== 'classify');
-  await execute(deps.spp, 'vfs', clientId, ports);
-  const reread = readActualVhost(await deps.spp.status('vfs', clientId), wiring);
-  const rest = planVhost(wiring, reread, wish);
-  if ('blocked' in rest) return rest;
-  await execute(deps.spp, 'vfs', clientId, rest.calls);
-  return { after: actualAfter(wish, reread), calls: ports.length + rest.calls.length };
+  await execute(deps.spp, 'vfs', clientId, plan.calls);
+  return { after: actualAfter(wish, before), calls: plan.calls.length };
 }
 
 /** SPP had lost what etcd wants (a restart, a hand edit): count it, and say which port came back. */

@@ -18,7 +18,7 @@ const quiet = pino({ level: 'silent' });
 const MAC = 'fa:16:3e:00:00:0b';
 
 describe('reconcileVf against the SPP model over HTTP', () => {
-  test('a classifier port left detached by a cut-short unplug: its hidden entry is found and removed', async () => {
+  test('a classifier port left detached by a cut-short unplug: the next full run re-attaches it and removes its hidden entry', async () => {
     const config = specExampleLayout();
     const layout = indexLayout(config);
     const vf = layout.vfs[0]!;
