@@ -3,7 +3,7 @@ import { keys } from '../etcd/keys.js';
 import type { Condition, EtcdStore, Operation } from '../etcd/store.js';
 import { FREE } from '../etcd/values.js';
 import type { HostState } from '../snapshot/model.js';
-import { isUp, valueOf } from '../snapshot/model.js';
+import { isUp } from '../snapshot/model.js';
 import { errorMessage } from '../util/errors.js';
 import type { PlugIntent, UnplugIntent } from './desired.js';
 import type { AgentMetrics } from './metrics.js';
@@ -12,6 +12,8 @@ import type { AgentMetrics } from './metrics.js';
 interface Written {
   action: 'plug' | 'unplug';
   bindPortRevision: number | undefined;
+  /** Revision of the completion's transaction (infinite while it is in flight). */
+  revision: number;
 }
 
 /**
@@ -40,19 +42,19 @@ export class Completions {
     else if (!this.seenAt.has(portId)) this.seenAt.set(portId, performance.now());
   }
 
-  /** Drops memories of completions the snapshot now shows (or that no longer apply). */
+  /**
+   * Drops memories of completions the snapshot now shows, or that a newer request replaced.
+   * A family of keys may show a transaction before another does (one watch each), so a
+   * completion counts as shown only when all of it is: `up` seen, or every key gone.
+   */
   prune(host: HostState): void {
     for (const [portId, written] of this.written) {
       const port = host.ports.get(portId);
-      const bindPort = port?.bindPort?.modRevision;
-      const shown =
-        written.action === 'plug'
-          ? !port ||
-            isUp(port.status) ||
-            bindPort !== written.bindPortRevision ||
-            valueOf(port.action) !== 'plug'
-          : !port || bindPort !== written.bindPortRevision || valueOf(port.action) !== 'unplug';
-      if (shown) this.written.delete(portId);
+      const newer = [port?.bindPort, port?.action, port?.status].some(
+        (entry) => entry !== undefined && entry.modRevision > written.revision,
+      );
+      const shown = written.action === 'plug' ? isUp(port?.status) : port === undefined;
+      if (!port || shown || newer) this.written.delete(portId);
     }
   }
 
@@ -75,13 +77,15 @@ export class Completions {
     await Promise.allSettled([...this.inflight]);
   }
 
+  /** The same completion is written already (an unplug is one whatever keys are left of it). */
   private isWritten(
     portId: string,
     action: Written['action'],
     revision: number | undefined,
   ): boolean {
     const written = this.written.get(portId);
-    return written?.action === action && written.bindPortRevision === revision;
+    if (written?.action !== action) return false;
+    return action === 'unplug' || written.bindPortRevision === revision;
   }
 
   private track(work: Promise<boolean>): Promise<boolean> {
@@ -92,6 +96,12 @@ export class Completions {
 
   private async writeUp(plug: PlugIntent): Promise<boolean> {
     const { portId } = plug;
+    const sent: Written = {
+      action: 'plug',
+      bindPortRevision: plug.bindPortRevision,
+      revision: Infinity,
+    };
+    this.written.set(portId, sent);
     try {
       const result = await this.store.transaction(
         [
@@ -100,12 +110,11 @@ export class Completions {
         ],
         [{ put: keys.portStatus(this.host, portId), value: 'up' }],
       );
-      if (result.succeeded) {
-        this.written.set(portId, { action: 'plug', bindPortRevision: plug.bindPortRevision });
-        this.logDone('plug', portId, plug.vhostId);
-      }
+      this.settled(portId, sent, result);
+      if (result.succeeded) this.logDone('plug', portId, plug.vhostId);
       return true;
     } catch (error) {
+      this.settled(portId, sent, undefined);
       this.logger.warn(
         { port_id: portId, vhost_id: plug.vhostId, err: errorMessage(error) },
         'cannot report the port up in etcd; will retry',
@@ -133,20 +142,36 @@ export class Completions {
       conditions.push({ key: slotKey, equals: portId });
       operations.push({ put: slotKey, value: FREE });
     }
+    const sent: Written = {
+      action: 'unplug',
+      bindPortRevision: unplug.bindPortRevision,
+      revision: Infinity,
+    };
+    this.written.set(portId, sent);
     try {
       const result = await this.store.transaction(conditions, operations);
-      if (result.succeeded) {
-        this.written.set(portId, { action: 'unplug', bindPortRevision: unplug.bindPortRevision });
-        this.logDone('unplug', portId, unplug.vhostId);
-      }
+      this.settled(portId, sent, result);
+      if (result.succeeded) this.logDone('unplug', portId, unplug.vhostId);
       return true;
     } catch (error) {
+      this.settled(portId, sent, undefined);
       this.logger.warn(
         { port_id: portId, vhost_id: unplug.vhostId, err: errorMessage(error) },
         'cannot complete the unplug in etcd; will retry',
       );
       return false;
     }
+  }
+
+  /** A completion's answer: remembered until the snapshot shows it, forgotten if it did not apply. */
+  private settled(
+    portId: string,
+    sent: Written,
+    result: { succeeded: boolean; revision: number } | undefined,
+  ): void {
+    if (this.written.get(portId) !== sent) return;
+    if (result?.succeeded) sent.revision = result.revision;
+    else this.written.delete(portId);
   }
 
   private logDone(action: 'plug' | 'unplug', portId: string, vhostId: number | undefined): void {

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import type { SnapshotChange } from '../snapshot/model.js';
+import type { HostState, SnapshotChange } from '../snapshot/model.js';
 import { valueOf } from '../snapshot/model.js';
 import type { HostSnapshot } from '../snapshot/snapshot.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import type { Completions } from './completions.js';
+import type { DesiredState } from './desired.js';
 import { deriveDesired } from './desired.js';
 import type { AgentLayout } from './layout-index.js';
 import type { LayoutTracker } from './layout-tracker.js';
@@ -53,6 +54,9 @@ export class AgentController {
   private readonly queue = new WorkQueue<WorkKey, Work>(mergeWork);
   private readonly backoffs = new Map<WorkKey, Backoff>();
   private unreconciled: Set<WorkKey> | undefined;
+  /** deriveDesired of the last (snapshot version, layout) asked for: runs of one change share it. */
+  private desiredCache:
+    { version: number; layout: AgentLayout | undefined; desired: DesiredState } | undefined;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -109,12 +113,21 @@ export class AgentController {
     if (this.layout.refresh(host)) this.layoutChanged(key);
     this.deps.completions.prune(host);
     const layout = this.layout.current;
-    const desired = deriveDesired(host, layout ?? EMPTY_LAYOUT);
+    const desired = this.desired(host, layout);
     if (key === 'host') return this.hostWork.run(desired, layout);
     if (key === 'mirror')
       return layout?.mirror ? reconcileMirror(layout.mirror, this.deps) : { kind: 'done' };
     const vf = layout?.vfs.find((candidate) => `vf:${candidate.clientId}` === key);
     return vf ? reconcileVf(vf, desired, work, this.deps) : { kind: 'done' };
+  }
+
+  private desired(host: HostState, layout: AgentLayout | undefined): DesiredState {
+    const version = this.snapshot.version;
+    const cached = this.desiredCache;
+    if (cached && cached.version === version && cached.layout === layout) return cached.desired;
+    const desired = deriveDesired(host, layout ?? EMPTY_LAYOUT);
+    this.desiredCache = { version, layout, desired };
+    return desired;
   }
 
   private settle(key: WorkKey, outcome: Outcome): void {
@@ -141,7 +154,7 @@ export class AgentController {
     if (!this.unreconciled?.delete(key) || this.unreconciled.size > 0) return;
     this.unreconciled = undefined;
     const layout = this.layout.current;
-    const desired = deriveDesired(this.snapshot.host(this.hostName), layout ?? EMPTY_LAYOUT);
+    const desired = this.desired(this.snapshot.host(this.hostName), layout);
     this.logger.info(
       {
         plugged: desired.plugs.length,

@@ -8,7 +8,8 @@ import { keys } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
 import { HostSnapshot } from '../snapshot/snapshot.js';
 import { buildHost } from '../hosts/admin.js';
-import { AgentProcess } from '../lab/agent-process.js';
+import { AGENT_NODE_FLAGS, AgentProcess } from '../lab/agent-process.js';
+import { cpuMs } from './cpu.js';
 import { EtcdServer } from '../lab/etcd-server.js';
 import { requestPlug } from '../lab/port-requests.js';
 import type { HostConfig } from '../layout/schema.js';
@@ -64,6 +65,9 @@ interface AgentBenchResult {
   plug_flat_ms: Percentiles;
   plug_vlan_ms: Percentiles;
   unplug_ms: Percentiles;
+  /** CPU of the agent process per plug+unplug (ms), sequential; null where /proc is missing. */
+  agent_cpu_ms_per_plug_unplug: { flat: number | null; vlan: number | null };
+  agent_node_flags: string;
   restart_64_plugged_to_reconciled_ms: number;
   command: string;
 }
@@ -281,11 +285,16 @@ async function runAgentBench(
     log(`start -> watching etcd: ${describePercentiles(percentiles(watching))}`);
 
     const { agent } = await startAgent(etcd, main);
+    const cpuBefore = cpuMs(agent.child.pid);
     const flat = await plugSeries(store, main.name, plugs, 'flat');
+    const cpuFlat = cpuMs(agent.child.pid);
     log(`flat plugs: ${describePercentiles(percentiles(flat.plug))}`);
     const vlan = await plugSeries(store, main.name, plugs, 'vlan');
+    const cpuVlan = cpuMs(agent.child.pid);
     log(`VLAN plugs: ${describePercentiles(percentiles(vlan.plug))}`);
     await stopAgent(agent);
+    const perPlug = (from: number | undefined, to: number | undefined) =>
+      from === undefined || to === undefined ? null : roundMs((to - from) / plugs);
 
     const big = await benchHost(store, 'bench-agent-64', restartHost());
     hosts.push(big);
@@ -301,6 +310,8 @@ async function runAgentBench(
       plug_flat_ms: percentiles(flat.plug),
       plug_vlan_ms: percentiles(vlan.plug),
       unplug_ms: percentiles([...flat.unplug, ...vlan.unplug]),
+      agent_cpu_ms_per_plug_unplug: { flat: perPlug(cpuBefore, cpuFlat), vlan: perPlug(cpuFlat, cpuVlan) },
+      agent_node_flags: AGENT_NODE_FLAGS.join(' '),
       restart_64_plugged_to_reconciled_ms: roundMs(restart),
       command: `node bin/networking-spp.js bench agent${plugs === DEFAULT_PLUGS ? '' : ` --plugs ${plugs}`}`,
     };
@@ -340,6 +351,10 @@ export const agentBench: BenchSuite = {
         row('plug flat (plug written -> up seen)', describePercentiles(result.plug_flat_ms)),
         row('plug VLAN (plug written -> up seen)', describePercentiles(result.plug_vlan_ms)),
         row('unplug (unplug written -> keys gone)', describePercentiles(result.unplug_ms)),
+        row(
+          'agent CPU per plug+unplug, flat / VLAN',
+          `${result.agent_cpu_ms_per_plug_unplug.flat} / ${result.agent_cpu_ms_per_plug_unplug.vlan} ms (node ${result.agent_node_flags || 'without flags'})`,
+        ),
         row(
           'restart, 64 plugged ports -> reconciled',
           `${result.restart_64_plugged_to_reconciled_ms} ms`,

@@ -10,6 +10,7 @@ import type { LogLine } from '../lab/agent-process.js';
 import type { ServiceClient } from '../lab/stack.js';
 import { LabStack, stopOnSignals, twoNicMappings } from '../lab/stack.js';
 import { InputError, errorMessage } from '../util/errors.js';
+import { cpuMs } from './cpu.js';
 import type { Percentiles } from './stats.js';
 import { percentiles, roundMs } from './stats.js';
 import type { BenchSuite } from './suites.js';
@@ -448,19 +449,6 @@ async function throughput(
     return { seconds, latencies };
   } finally {
     off();
-  }
-}
-
-/** CPU time (ms) a process has used so far, from /proc (Linux); undefined elsewhere. */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return undefined;
   }
 }
 

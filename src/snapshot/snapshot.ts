@@ -37,6 +37,8 @@ type Restart = 'relist' | 'rewatch';
 export class HostSnapshot {
   /** The etcd revision the snapshot reflects at least (the latest batch or read). */
   revision = 0;
+  /** Counts the changes applied: equal versions mean equal contents (for caching derived state). */
+  version = 0;
   private readonly records = new Map<string, HostRecord>();
   private readonly kvs = new Map<string, StoredKv>();
   private readonly ranges: KeyRange[];
@@ -295,6 +297,7 @@ export class HostSnapshot {
       key: event.key,
       modRevision: event.modRevision,
     };
+    this.version++;
     applyChange(this.records, change, event.value, event.lease);
     return change;
   }

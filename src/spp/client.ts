@@ -38,7 +38,15 @@ export class SppCtlClient {
   // module graph alone costs a third of it; keep-alive and exact deadlines are all we need.
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 4, keepAliveMsecs: 30_000 });
 
-  constructor(readonly options: SppCtlOptions) {}
+  private readonly target: { hostname: string; port: number };
+
+  constructor(readonly options: SppCtlOptions) {
+    const url = new URL(options.baseUrl);
+    this.target = {
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    };
+  }
 
   async processes(): Promise<ProcessList> {
     return this.getJson('/v1/processes', processListSchema);
@@ -144,41 +152,44 @@ export class SppCtlClient {
     return text;
   }
 
-  /** One HTTP exchange with a deadline covering connect, answer and body. */
+  /**
+   * One HTTP exchange with a deadline covering connect, answer and body. A plain timer (not
+   * an AbortSignal.timeout, whose timer outlives the request) and the target parsed once.
+   */
   private exchange(
     method: string,
     path: string,
     body: unknown,
   ): Promise<{ statusCode: number; text: string }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const url = new URL(path, this.options.baseUrl);
     return new Promise((resolve, reject) => {
-      const fail = (error: Error) =>
-        reject(
-          error.name === 'AbortError'
-            ? new Error(`no answer within ${this.options.timeoutMs} ms (timed out)`)
-            : error,
-        );
-      const req = request(
-        url,
-        {
-          method,
-          agent: this.agent,
-          headers: payload === undefined ? {} : { 'content-type': 'application/json' },
-          signal: AbortSignal.timeout(this.options.timeoutMs),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({
-              statusCode: res.statusCode ?? 0,
-              text: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-          res.on('error', fail);
-        },
+      const req = request({
+        ...this.target,
+        path,
+        method,
+        agent: this.agent,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+      });
+      const timer = setTimeout(
+        () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms (timed out)`)),
+        this.options.timeoutMs,
       );
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({
+            statusCode: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+        res.on('error', fail);
+      });
       req.on('error', fail);
       req.end(payload);
     });
