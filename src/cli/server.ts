@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { IniOptions, parseSeconds } from '../config/ini.js';
+import { IniOptions } from '../config/ini.js';
+import { convertValue } from '../config/option.js';
 import { parseEndpoints } from '../etcd/connection.js';
 import { runServer } from '../server/index.js';
-import { parseListen, serverOptionsFromIni } from '../server/options.js';
+import { SERVER_OPTIONS, parseListen, serverOptionsFromIni } from '../server/options.js';
 import { InputError, errorMessage } from '../util/errors.js';
 import { LOG_LEVELS, checkLogLevel, collect } from './shared-options.js';
 import { runUntilSignalled } from './signals.js';
@@ -50,7 +51,8 @@ export function registerServerCommand(program: Command): void {
       if (flags.auth === false) options.authDisabled = true;
       if (flags.bindTimeout !== undefined) {
         try {
-          options.bindTimeoutMs = parseSeconds(0.1, 3600)(flags.bindTimeout) * 1000;
+          options.bindTimeoutMs =
+            (convertValue(SERVER_OPTIONS.bindTimeout.type, flags.bindTimeout) as number) * 1000;
         } catch (error) {
           throw new InputError(`--bind-timeout ${flags.bindTimeout}: ${errorMessage(error)}`);
         }
