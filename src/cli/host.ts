@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import {
   ETCD_DEFAULT_MAX_TXN_OPS,
-  HostBuildError,
   MIN_TXN_OPS,
   buildHost,
   destroyHost,
@@ -12,10 +11,9 @@ import type { HostSummary } from '../hosts/summary.js';
 import { loadCustomLayout } from '../layout/custom.js';
 import { planHostLayout } from '../layout/host-layout.js';
 import { pythonJsonDumps } from '../layout/pyjson.js';
-import { InputError, errorMessage } from '../util/errors.js';
-import type { EtcdStore } from '../etcd/store.js';
+import { InputError } from '../util/errors.js';
 import type { EtcdFlags } from './etcd-flags.js';
-import { etcdSettingsFromFlags, withEtcdFlags, withStore } from './etcd-flags.js';
+import { withEtcdFlags, withStore } from './etcd-flags.js';
 import { renderTable } from './table.js';
 
 interface BuildFlags extends EtcdFlags {
@@ -62,24 +60,6 @@ worker cores shared by two NICs or by a NIC and the mirrors.`;
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 
-/** Like withStore, but a failure of the etcd client names the etcd it tried to reach. */
-async function withEtcd<T>(flags: EtcdFlags, work: (store: EtcdStore) => Promise<T>): Promise<T> {
-  const { endpoints } = etcdSettingsFromFlags(flags);
-  try {
-    return await withStore(flags, work);
-  } catch (error) {
-    if (error instanceof InputError || error instanceof HostBuildError) throw error;
-    throw new Error(
-      `etcd at ${endpoints.join(',')}: ${errorMessage(error)
-        .trim()
-        .replace(/\s*\n\s*/g, ' ')}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
 async function runBuild(flags: BuildFlags): Promise<void> {
   const custom = flags.layout
     ? { layout: await loadCustomLayout(flags.layout), file: flags.layout }
@@ -94,7 +74,7 @@ async function runBuild(flags: BuildFlags): Promise<void> {
     out(pythonJsonDumps(config));
     return;
   }
-  const result = await withEtcd(flags, (store) =>
+  const result = await withStore(flags, (store) =>
     buildHost(store, flags.host, config, {
       force: flags.force ?? false,
       maxTxnOps: flags.maxTxnOps,
@@ -112,7 +92,7 @@ async function runBuild(flags: BuildFlags): Promise<void> {
 }
 
 async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
-  const removed = await withEtcd(flags, (store) => destroyHost(store, flags.host));
+  const removed = await withStore(flags, (store) => destroyHost(store, flags.host));
   if (removed.length === 0) {
     out(`host ${flags.host}: nothing to remove`);
     return;
@@ -228,7 +208,7 @@ export function registerHostCommands(program: Command): void {
       .requiredOption('--host <host>', 'compute host name')
       .option('--json', 'print JSON'),
   ).action(async (flags: EtcdFlags & { host: string; json?: boolean }) => {
-    const summary = await withEtcd(flags, (store) => describeHost(store, flags.host));
+    const summary = await withStore(flags, (store) => describeHost(store, flags.host));
     if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
     out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
   });
@@ -238,7 +218,7 @@ export function registerHostCommands(program: Command): void {
       .description('list hosts with used/free slots per physical network')
       .option('--json', 'print JSON'),
   ).action(async (flags: EtcdFlags & { json?: boolean }) => {
-    const summaries = await withEtcd(flags, (store) => describeHosts(store));
+    const summaries = await withStore(flags, (store) => describeHosts(store));
     if (flags.json) {
       out(JSON.stringify(summaries, null, 2));
       return;

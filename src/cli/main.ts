@@ -17,6 +17,7 @@ const commandModules: Record<string, () => Promise<Registration>> = {
   server: async () => (await import('./server.js')).registerServerCommand,
   hosts: async () => (await import('./hosts.js')).registerHostsCommands,
   demo: async () => (await import('./demo.js')).registerDemoCommand,
+  logs: async () => (await import('./logs.js')).registerLogsCommand,
   'sample-config': async () => (await import('./sample-config.js')).registerSampleConfigCommand,
 };
 /** Subcommands registered by another subcommand's module. */
