@@ -21,6 +21,11 @@ function exitOnInternalError(program: string, error: unknown): void {
  */
 export const EXIT = { failed: 1, badInput: 2, unavailable: 69, internal: 70 } as const;
 
+/** The table of EXIT for --help. */
+export const EXIT_HELP = `
+Exit codes: 0 done; 1 could not do what was asked (the reason is printed); 2 bad input or
+configuration; 69 etcd unreachable; 70 internal fault.`;
+
 export function exitCodeOf(error: unknown): number {
   if (error instanceof InputError) return EXIT.badInput;
   if (error instanceof UnavailableError) return EXIT.unavailable;

@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import {
-  ETCD_DEFAULT_MAX_TXN_OPS,
-  MIN_TXN_OPS,
-  buildHost,
-  destroyHost,
-} from '../hosts/admin.js';
+import { ETCD_DEFAULT_MAX_TXN_OPS, MIN_TXN_OPS, buildHost, destroyHost } from '../hosts/admin.js';
 import { keys } from '../etcd/keys.js';
 import { describeHost, describeHosts } from '../hosts/summary.js';
 import type { HostSummary } from '../hosts/summary.js';
@@ -102,6 +97,40 @@ async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
     out(`  - ${kv.key} = ${kv.value.length > 60 ? kv.value.slice(0, 57) + '...' : kv.value}`);
 }
 
+/** The mirrors and components tables, for a host that has them. */
+function optionalTables(summary: HostSummary): string[] {
+  const tables: string[] = [];
+  if (summary.mirrors.length > 0) {
+    tables.push(
+      renderTable(
+        ['mirror', 'core', 'rings', 'tap flow'],
+        summary.mirrors.map((mirror) => [
+          String(mirror.mirrorId),
+          String(mirror.core ?? ''),
+          mirror.ports.join(' '),
+          mirror.flowId ?? '-',
+        ]),
+      ),
+    );
+  }
+  if (summary.components.length > 0) {
+    tables.push(
+      renderTable(
+        ['nic', 'component', 'type', 'core', 'rx', 'tx'],
+        summary.components.map((component) => [
+          `phy:${component.nic}`,
+          component.name,
+          component.type,
+          String(component.core),
+          component.rx.join(' '),
+          component.tx.join(' '),
+        ]),
+      ),
+    );
+  }
+  return tables;
+}
+
 function renderHost(summary: HostSummary): string {
   const lines = [
     `host ${summary.host}  agent: ${summary.agent.state}${summary.agent.version ? ` (${summary.agent.version})` : ''}`,
@@ -136,38 +165,38 @@ function renderHost(summary: HostSummary): string {
       ]),
     ),
   );
-  if (summary.mirrors.length > 0) {
-    lines.push('');
-    lines.push(
-      renderTable(
-        ['mirror', 'core', 'rings', 'tap flow'],
-        summary.mirrors.map((mirror) => [
-          String(mirror.mirrorId),
-          String(mirror.core ?? ''),
-          mirror.ports.join(' '),
-          mirror.flowId ?? '-',
-        ]),
-      ),
-    );
-  }
-  if (summary.components.length > 0) {
-    lines.push('');
-    lines.push(
-      renderTable(
-        ['nic', 'component', 'type', 'core', 'rx', 'tx'],
-        summary.components.map((component) => [
-          `phy:${component.nic}`,
-          component.name,
-          component.type,
-          String(component.core),
-          component.rx.join(' '),
-          component.tx.join(' '),
-        ]),
-      ),
-    );
-  }
+  for (const table of optionalTables(summary)) lines.push('', table);
   for (const problem of summary.problems) lines.push(`problem: ${problem}`);
   return lines.join('\n');
+}
+
+async function runShow(flags: EtcdFlags & { host: string; json?: boolean }): Promise<void> {
+  const summary = await withStore(flags, (store) => describeHost(store, flags.host));
+  if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
+  out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
+}
+
+async function runList(flags: EtcdFlags & { json?: boolean }): Promise<void> {
+  const summaries = await withStore(flags, (store) => describeHosts(store));
+  if (flags.json) {
+    out(JSON.stringify(summaries, null, 2));
+    return;
+  }
+  out(
+    renderTable(
+      ['host', 'physnet', 'vhosts', 'used', 'free', 'agent'],
+      summaries.flatMap((summary) =>
+        summary.nics.map((nic) => [
+          summary.host,
+          nic.physnet,
+          String(nic.vhosts),
+          String(nic.used),
+          String(nic.free),
+          summary.agent.state,
+        ]),
+      ),
+    ),
+  );
 }
 
 export function registerHostCommands(program: Command): void {
@@ -207,36 +236,11 @@ export function registerHostCommands(program: Command): void {
       .description("show a host's layout and slot usage")
       .requiredOption('--host <host>', 'compute host name')
       .option('--json', 'print JSON'),
-  ).action(async (flags: EtcdFlags & { host: string; json?: boolean }) => {
-    const summary = await withStore(flags, (store) => describeHost(store, flags.host));
-    if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
-    out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
-  });
+  ).action(runShow);
   withEtcdFlags(
     host
       .command('list')
       .description('list hosts with used/free slots per physical network')
       .option('--json', 'print JSON'),
-  ).action(async (flags: EtcdFlags & { json?: boolean }) => {
-    const summaries = await withStore(flags, (store) => describeHosts(store));
-    if (flags.json) {
-      out(JSON.stringify(summaries, null, 2));
-      return;
-    }
-    out(
-      renderTable(
-        ['host', 'physnet', 'vhosts', 'used', 'free', 'agent'],
-        summaries.flatMap((summary) =>
-          summary.nics.map((nic) => [
-            summary.host,
-            nic.physnet,
-            String(nic.vhosts),
-            String(nic.used),
-            String(nic.free),
-            summary.agent.state,
-          ]),
-        ),
-      ),
-    );
-  });
+  ).action(runList);
 }

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { runWithExitCodes } from './exit.js';
+import { EXIT_HELP, runWithExitCodes } from './exit.js';
 
 type Registration = (program: Command) => void;
 
@@ -30,6 +30,7 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     )
     .version(VERSION)
     .showHelpAfterError()
+    .addHelpText('after', EXIT_HELP)
     .exitOverride();
   const name = argv[2] ?? '';
   const wanted = commandModules[commandAliases[name] ?? name];
