@@ -27,8 +27,9 @@ import { bindBody, newPort } from '../server/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const run = promisify(execFile);
-const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string })
-  .version;
+const VERSION = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
 const NAME = `networking-spp-${VERSION}`;
 const MAPPINGS = '00:04.0#phys1#2#0xfe';
 const HOST = 'bundle-1';
@@ -77,7 +78,17 @@ describe('release bundle, installed without dev dependencies', () => {
     prefix = join(dir, 'prefix');
     await run(
       'npm',
-      ['install', '--global', '--omit=dev', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, join(bundle, `${NAME}.tgz`)],
+      [
+        'install',
+        '--global',
+        '--omit=dev',
+        '--offline',
+        '--no-audit',
+        '--no-fund',
+        '--prefix',
+        prefix,
+        join(bundle, `${NAME}.tgz`),
+      ],
       { timeout: 180_000, env: { ...process.env, npm_config_cache: join(dir, 'npm-cache') } },
     );
     etcd = await EtcdServer.launch();
@@ -134,18 +145,32 @@ describe('release bundle, installed without dev dependencies', () => {
   it('the wheel installs offline and exposes the spp driver and its options', async () => {
     const target = join(dir, 'wheel');
     const wheel = join(bundle, `networking_spp_ml2-${VERSION}-py3-none-any.whl`);
-    await run('/usr/bin/python3', ['-m', 'pip', 'install', '--quiet', '--no-deps', '--no-index', '--target', target, wheel], { timeout: 120_000 });
+    await run(
+      '/usr/bin/python3',
+      ['-m', 'pip', 'install', '--quiet', '--no-deps', '--no-index', '--target', target, wheel],
+      { timeout: 120_000 },
+    );
     const { stdout } = await run(
       '/usr/bin/python3',
-      ['-c', "import importlib.metadata as m; print(sorted((e.group, e.name) for e in m.distribution('networking-spp-ml2').entry_points))"],
+      [
+        '-c',
+        "import importlib.metadata as m; print(sorted((e.group, e.name) for e in m.distribution('networking-spp-ml2').entry_points))",
+      ],
       { env: { PYTHONPATH: target }, timeout: 60_000 },
     );
-    assert.equal(stdout.trim(), "[('neutron.ml2.mechanism_drivers', 'spp'), ('oslo.config.opts', 'networking_spp_ml2')]");
+    assert.equal(
+      stdout.trim(),
+      "[('neutron.ml2.mechanism_drivers', 'spp'), ('oslo.config.opts', 'networking_spp_ml2')]",
+    );
   });
 
   it('the installed agent and service plug and bind a port against etcd and the emulator', async () => {
     const bin = (name: string) => join(prefix, 'bin', name);
-    await run(bin('networking-spp'), ['host', 'build', '--host', HOST, '--mappings', MAPPINGS, '--etcd', etcd.endpoint], { env: ENV, timeout: 60_000 });
+    await run(
+      bin('networking-spp'),
+      ['host', 'build', '--host', HOST, '--mappings', MAPPINGS, '--etcd', etcd.endpoint],
+      { env: ENV, timeout: 60_000 },
+    );
     const emulatorUrl = new URL(emulator.url);
     const listenPort = await freePort();
     const conf = join(dir, 'neutron.conf');
@@ -170,9 +195,17 @@ describe('release bundle, installed without dev dependencies', () => {
     const agent = start(bin('neutron-spp-agent'), ['--config-file', conf]);
     const server = start(bin('networking-spp'), ['server', '--config-file', conf]);
     running.push(agent, server);
-    await waitFor('the agent to watch etcd', () => agent.lines().some((l) => l.msg === 'watching etcd'), 30_000);
+    await waitFor(
+      'the agent to watch etcd',
+      () => agent.lines().some((l) => l.msg === 'watching etcd'),
+      30_000,
+    );
     const url = `http://127.0.0.1:${listenPort}`;
-    await waitFor('the service to answer /healthz', async () => (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok, 30_000);
+    await waitFor(
+      'the service to answer /healthz',
+      async () => (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok,
+      30_000,
+    );
     const port = newPort();
     const response = await fetch(`${url}/v1/ml2/bind`, {
       method: 'POST',
@@ -180,7 +213,11 @@ describe('release bundle, installed without dev dependencies', () => {
       body: JSON.stringify(bindBody(port, HOST)),
       signal: AbortSignal.timeout(30_000),
     });
-    const answer = (await response.json()) as { bound: boolean; detail?: string; vif_details?: { vhostuser_socket: string } };
+    const answer = (await response.json()) as {
+      bound: boolean;
+      detail?: string;
+      vif_details?: { vhostuser_socket: string };
+    };
     assert.equal(answer.bound, true, answer.detail);
     assert.match(answer.vif_details?.vhostuser_socket ?? '', /^\/tmp\/sock[01]$/);
     assert.equal((await store.get(keys.portStatus(HOST, port.id)))?.value, 'up');
