@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs at run or test time, when missing.
-# Usage: ensure-system-deps.sh [etcd] [neutron]
+# Usage: ensure-system-deps.sh [etcd] [neutron] [release]
+#   release: what `npm run release` needs to build the driver wheel offline and the
+#   driver's sample configuration (pip, setuptools, wheel, oslo.config for Debian's python3).
 set -euo pipefail
 
 need_etcd=false
 need_neutron=false
+need_release=false
 for what in "$@"; do
   case "$what" in
     etcd) need_etcd=true ;;
     neutron) need_neutron=true ;;
+    release) need_release=true ;;
     *) echo "ensure-system-deps: unknown dependency set '$what'" >&2; exit 2 ;;
   esac
 done
@@ -20,6 +24,13 @@ fi
 if $need_neutron; then
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || packages+=(rabbitmq-server)
   [ -x /usr/bin/neutron-server ] || packages+=(neutron-server python3-neutron python3-neutron-lib)
+fi
+if $need_release; then
+  python_has() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" 2>/dev/null; }
+  python_has pip || packages+=(python3-pip)
+  python_has setuptools || packages+=(python3-setuptools)
+  python_has wheel || packages+=(python3-wheel)
+  python_has oslo_config || packages+=(python3-oslo.config)
 fi
 [ ${#packages[@]} -eq 0 ] && exit 0
 

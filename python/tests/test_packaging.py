@@ -59,6 +59,21 @@ class PackagingTest(unittest.TestCase):
             committed[GROUP], {"spp": "networking_spp_ml2.driver:SppMechanismDriver"}
         )
 
+    def test_oslo_config_generator_finds_the_options(self):
+        # oslo-config-generator --namespace networking_spp_ml2 loads this entry point.
+        found = [
+            e
+            for e in importlib.metadata.entry_points(group="oslo.config.opts")
+            if e.name == "networking_spp_ml2"
+        ]
+        self.assertEqual(len(found), 1, found)
+        self.assertIs(found[0].load(), config.list_opts)
+        from oslo_config import generator
+
+        groups = generator._list_opts(["networking_spp_ml2"])
+        names = [opt.dest for _, group_opts in groups for _, opts in group_opts for opt in opts]
+        self.assertEqual(names, ["service_url", "auth_token", "request_timeout", "sync_interval"])
+
     def test_options_and_defaults(self):
         opts = {opt.dest: opt for group, group_opts in config.list_opts() for opt in group_opts}
         self.assertEqual([g for g, _ in config.list_opts()], ["spp"])

@@ -1,6 +1,8 @@
-import { etcdSettingsFromIni, hostFromIni } from '../config/etcd-options.js';
+import { ETCD_OPTIONS, HOST_OPTION, etcdSettingsFromOptions } from '../config/etcd-options.js';
 import type { IniOptions } from '../config/ini.js';
-import { parseChoice, parseInteger, parseSeconds } from '../config/ini.js';
+import type { OptionDef } from '../config/option.js';
+import { integerOption, secondsOption, stringOption } from '../config/option.js';
+import { OptionReader } from '../config/reader.js';
 import type { EtcdSettings } from '../etcd/connection.js';
 import type { Dialect } from './layout-index.js';
 
@@ -30,37 +32,106 @@ export interface AgentOptions {
 
 export const DIALECT_CHOICES = ['auto', '18.08', '19.11'] as const;
 
+/** The agent's own options (besides the `[spp]` etcd options and `[DEFAULT] host`). */
+export const AGENT_OPTIONS = {
+  apiIpAddr: stringOption('spp', 'api_ip_addr', {
+    default: '127.0.0.1',
+    help: "Address of spp-ctl's REST API on this host.",
+  }),
+  apiPort: integerOption('spp', 'api_port', {
+    default: 7777,
+    min: 1,
+    max: 65535,
+    help: "Port of spp-ctl's REST API.",
+  }),
+  sppCtlTimeout: secondsOption('spp', 'spp_ctl_timeout', {
+    default: 5,
+    min: 0.05,
+    max: 300,
+    help: 'Seconds each spp-ctl request may take.',
+  }),
+  sppDialect: stringOption('spp', 'spp_dialect', {
+    default: 'auto',
+    choices: DIALECT_CHOICES,
+    help: "SPP version of spp-ctl's REST API: 18.08, 19.11, or auto (detected from the first status answer).",
+  }),
+  reconcileInterval: secondsOption('spp', 'reconcile_interval', {
+    default: 5,
+    min: 0.1,
+    max: 3600,
+    help: 'Seconds between full comparisons of etcd and SPP (repairs e.g. a restarted spp_vf).',
+  }),
+  retryMaxInterval: secondsOption('spp', 'retry_max_interval', {
+    default: 10,
+    min: 0.1,
+    max: 600,
+    help: 'Cap, in seconds, of the exponential backoff between retries after errors.',
+  }),
+  livenessTtl: integerOption('spp', 'agent_liveness_ttl', {
+    default: 15,
+    min: 2,
+    max: 3600,
+    help: "TTL, in seconds, of the lease behind the agent's liveness key /spp/openstack/agent/<host>.",
+  }),
+  metricsPort: integerOption('spp', 'agent_metrics_port', {
+    min: 0,
+    max: 65535,
+    help: 'Serve Prometheus metrics on this port (unset: no metrics).',
+  }),
+  metricsAddress: stringOption('spp', 'agent_metrics_address', {
+    default: '127.0.0.1',
+    help: 'Address of the metrics listener.',
+  }),
+  transportUrl: stringOption('DEFAULT', 'transport_url', {
+    secret: true,
+    help: "RabbitMQ for the state reports to Neutron, in oslo.messaging's URL syntax (several hosts allowed); unset: no reports.",
+  }),
+  reportInterval: secondsOption('AGENT', 'report_interval', {
+    default: 30,
+    min: 0,
+    max: 86400,
+    help: "Seconds between state reports to Neutron; 0 disables them. Read from [agent] (any case), like Neutron's agents.",
+  }),
+} as const;
+
+/** Every option the agent reads, in the order of its sample configuration. */
+export const AGENT_REGISTRY: readonly OptionDef[] = [
+  HOST_OPTION,
+  AGENT_OPTIONS.transportUrl,
+  AGENT_OPTIONS.reportInterval,
+  ...Object.values(ETCD_OPTIONS),
+  ...Object.values(AGENT_OPTIONS).filter(
+    (option) => option !== AGENT_OPTIONS.transportUrl && option !== AGENT_OPTIONS.reportInterval,
+  ),
+];
+
 /**
  * The agent's options out of oslo-style INI files: the original's `[DEFAULT] host` and
- * `[spp]` etcd_host, etcd_port, api_ip_addr, api_port; plus new `[spp]` options
- * (etcd_endpoints, etcd TLS/auth/timeout, spp_ctl_timeout, spp_dialect,
- * reconcile_interval, retry_max_interval, agent_liveness_ttl, agent_metrics_port,
- * agent_metrics_address); and, for the heartbeat to Neutron, `[DEFAULT] transport_url`
- * and `[AGENT] report_interval` as Neutron's own agents read them.
+ * `[spp]` etcd_host, etcd_port, api_ip_addr, api_port; the new `[spp]` options; and, for
+ * the heartbeat to Neutron, `[DEFAULT] transport_url` and `[AGENT] report_interval` as
+ * Neutron's own agents read them.
  */
 export function agentOptionsFromIni(ini: IniOptions): AgentOptions {
-  const address = ini.getString('spp', 'api_ip_addr', '127.0.0.1');
-  const port = ini.get('spp', 'api_port', parseInteger(1, 65535), 7777);
+  const reader = new OptionReader(ini, AGENT_REGISTRY);
+  const o = AGENT_OPTIONS;
+  const address = reader.value(o.apiIpAddr);
+  const port = reader.value(o.apiPort);
   const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
-  const metricsPort = ini.get<number | undefined>(
-    'spp',
-    'agent_metrics_port',
-    parseInteger(0, 65535),
-    undefined,
-  );
-  const transportUrl = ini.getOptionalString('DEFAULT', 'transport_url');
+  const metricsPort = reader.get(o.metricsPort);
+  const transportUrl = reader.get(o.transportUrl);
+  const seconds = (option: OptionDef<number>) => reader.value(option) * 1000;
   return {
-    host: hostFromIni(ini),
-    etcd: etcdSettingsFromIni(ini),
+    host: reader.value(HOST_OPTION),
+    etcd: etcdSettingsFromOptions(reader),
     sppCtlUrl: `http://${host}:${port}`,
-    sppCtlTimeoutMs: ini.get('spp', 'spp_ctl_timeout', parseSeconds(0.05, 300), 5) * 1000,
-    dialect: ini.get('spp', 'spp_dialect', parseChoice(DIALECT_CHOICES), 'auto'),
-    reconcileIntervalMs: ini.get('spp', 'reconcile_interval', parseSeconds(0.1, 3600), 5) * 1000,
-    retryMaxMs: ini.get('spp', 'retry_max_interval', parseSeconds(0.1, 600), 10) * 1000,
-    livenessTtlS: ini.get('spp', 'agent_liveness_ttl', parseInteger(2, 3600), 15),
+    sppCtlTimeoutMs: seconds(o.sppCtlTimeout),
+    dialect: reader.value(o.sppDialect) as AgentOptions['dialect'],
+    reconcileIntervalMs: seconds(o.reconcileInterval),
+    retryMaxMs: seconds(o.retryMaxInterval),
+    livenessTtlS: reader.value(o.livenessTtl),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
-    metricsAddress: ini.getString('spp', 'agent_metrics_address', '127.0.0.1'),
+    metricsAddress: reader.value(o.metricsAddress),
     ...(transportUrl !== undefined ? { transportUrl } : {}),
-    reportIntervalS: ini.get('AGENT', 'report_interval', parseSeconds(0, 86400), 30),
+    reportIntervalS: reader.value(o.reportInterval),
   };
 }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { AGENT_COMMAND, runAgentCommand } from './agent-run.js';
-import { runWithExitCodes } from './exit.js';
+import { EXIT_HELP, runWithExitCodes } from './exit.js';
 import { LOG_LEVELS } from './shared-options.js';
 
 const USAGE = `Usage: neutron-spp-agent [options]
@@ -14,6 +14,7 @@ Options:
   --log-level <level>   log level (${LOG_LEVELS.join(', ')}) (default: "info")
   -V, --version         output the version number
   -h, --help            display help for command
+${EXIT_HELP}
 `;
 
 /**

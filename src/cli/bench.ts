@@ -2,17 +2,72 @@ import type { Command } from 'commander';
 import { benchSuites } from '../bench/suites.js';
 import { InputError } from '../util/errors.js';
 
+/**
+ * What `bench --help` says of each suite and the flags it takes. Kept here, not read from
+ * the suites, so that help does not load every benchmark; a test checks both agree.
+ */
+export const SUITE_HELP: Record<string, { summary: string; flags: string }> = {
+  bind: {
+    summary:
+      'bind/unbind latency and throughput through the service, real agents and emulators; double allocations',
+    flags: '--hosts, --vhosts, --concurrency, --binds',
+  },
+  agent: {
+    summary: 'agent start-up, idle RSS, SIGTERM to exit, plug latency, restart with plugged ports',
+    flags: '--plugs',
+  },
+  emulator: {
+    summary: 'emulator start-up for 8 NICs x 16 vhosts, GET and inject latency',
+    flags: '--vhosts',
+  },
+  neutron: {
+    summary: 'port create to ACTIVE through a real neutron-server, RabbitMQ, service and agent',
+    flags: '--binds, --concurrency',
+  },
+};
+
+/** `text` in lines of at most 80 characters, the first after `head`, the others indented. */
+function hanging(head: string, text: string): string[] {
+  const lines: string[] = [];
+  let line = head;
+  for (const word of text.split(' ')) {
+    if (line.trim() !== head.trim() && line.length + 1 + word.length > 80) {
+      lines.push(line);
+      line = ' '.repeat(head.length);
+    }
+    line += line.endsWith(' ') ? word : ` ${word}`;
+  }
+  return [...lines, line];
+}
+
+function suitesHelp(): string {
+  const width = Math.max(...Object.keys(SUITE_HELP).map((name) => name.length));
+  const lines = Object.entries(SUITE_HELP).flatMap(([name, { summary, flags }]) =>
+    hanging(`  ${name.padEnd(width)}  `, `${summary}. Flags: ${flags}.`),
+  );
+  return [
+    '',
+    'Suites (default: bind):',
+    ...lines,
+    '',
+    'Each starts a private stack on loopback (etcd, emulators, agents, ...), prints its figures',
+    '(or one JSON object with --json) and the command line that reproduces them; figures',
+    'depend on the machine: quote them with that command and the machine they came from.',
+  ].join('\n');
+}
+
 export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
     .description('run a benchmark suite on a private local stack and print its figures')
-    .argument('[suite]', 'which suite (see --help)', 'bind')
+    .argument('[suite]', `which suite: ${Object.keys(benchSuites).join(', ')}`, 'bind')
     .option('--json', 'print one JSON object')
-    .option('--hosts <n>', 'compute hosts')
-    .option('--vhosts <n>', 'vhosts per host')
-    .option('--concurrency <n>', 'concurrent requests')
-    .option('--binds <n>', 'binds to perform')
-    .option('--plugs <n>', 'plugs to perform')
+    .option('--hosts <n>', 'compute hosts (bind)')
+    .option('--vhosts <n>', 'vhosts per host (bind, emulator)')
+    .option('--concurrency <n>', 'concurrent requests (bind, neutron)')
+    .option('--binds <n>', 'binds to perform (bind), ports to create (neutron)')
+    .option('--plugs <n>', 'plugs to perform (agent)')
+    .addHelpText('after', suitesHelp())
     .allowUnknownOption(false)
     .action(async (suite: string, options: Record<string, string | boolean | undefined>) => {
       const load = benchSuites[suite];

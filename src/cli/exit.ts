@@ -1,4 +1,4 @@
-import { InputError, errorMessage } from '../util/errors.js';
+import { InputError, UnavailableError, errorMessage } from '../util/errors.js';
 
 /**
  * A fault outside any request path (e.g. a library throwing from an event handler) ends the
@@ -10,13 +10,32 @@ function exitOnInternalError(program: string, error: unknown): void {
   process.stderr.write(
     `${program}: internal error: ${errorMessage(error)}${where ? ` (${where})` : ''}\n`,
   );
-  process.exit(70);
+  process.exit(EXIT.internal);
 }
 
 /**
- * Runs a command's body with the CLI's exit conventions: bad input is one line on stderr
- * and exit code 2, any other failure one line and exit code 1, an internal fault exit 70.
- * `ownExit` lets a caller claim errors that carry their own exit code (e.g. commander's).
+ * The exit codes of every command (README, "Exit codes"): 0 done; 1 the command could not
+ * do what was asked, for the reason it prints (e.g. a host in use, an address taken);
+ * 2 bad input or configuration (fix it, do not retry as is); 69 etcd unreachable (retry
+ * later or point at another etcd); 70 an internal fault (a bug: report it).
+ */
+export const EXIT = { failed: 1, badInput: 2, unavailable: 69, internal: 70 } as const;
+
+/** The table of EXIT for --help. */
+export const EXIT_HELP = `
+Exit codes: 0 done; 1 could not do what was asked (the reason is printed); 2 bad input or
+configuration; 69 etcd unreachable; 70 internal fault.`;
+
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof InputError) return EXIT.badInput;
+  if (error instanceof UnavailableError) return EXIT.unavailable;
+  return EXIT.failed;
+}
+
+/**
+ * Runs a command's body with the CLI's exit conventions (EXIT): a failure is one line on
+ * stderr, never a stack trace. `ownExit` lets a caller claim errors that carry their own
+ * exit code (e.g. commander's).
  */
 export async function runWithExitCodes(
   program: string,
@@ -35,6 +54,6 @@ export async function runWithExitCodes(
       return;
     }
     process.stderr.write(`${program}: ${errorMessage(error)}\n`);
-    process.exitCode = error instanceof InputError ? 2 : 1;
+    process.exitCode = exitCodeOf(error);
   }
 }

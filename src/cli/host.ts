@@ -1,21 +1,14 @@
 import type { Command } from 'commander';
-import {
-  ETCD_DEFAULT_MAX_TXN_OPS,
-  HostBuildError,
-  MIN_TXN_OPS,
-  buildHost,
-  destroyHost,
-} from '../hosts/admin.js';
+import { ETCD_DEFAULT_MAX_TXN_OPS, MIN_TXN_OPS, buildHost, destroyHost } from '../hosts/admin.js';
 import { keys } from '../etcd/keys.js';
 import { describeHost, describeHosts } from '../hosts/summary.js';
 import type { HostSummary } from '../hosts/summary.js';
 import { loadCustomLayout } from '../layout/custom.js';
 import { planHostLayout } from '../layout/host-layout.js';
 import { pythonJsonDumps } from '../layout/pyjson.js';
-import { InputError, errorMessage } from '../util/errors.js';
-import type { EtcdStore } from '../etcd/store.js';
+import { InputError } from '../util/errors.js';
 import type { EtcdFlags } from './etcd-flags.js';
-import { etcdSettingsFromFlags, withEtcdFlags, withStore } from './etcd-flags.js';
+import { withEtcdFlags, withStore } from './etcd-flags.js';
 import { renderTable } from './table.js';
 
 interface BuildFlags extends EtcdFlags {
@@ -62,24 +55,6 @@ worker cores shared by two NICs or by a NIC and the mirrors.`;
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 
-/** Like withStore, but a failure of the etcd client names the etcd it tried to reach. */
-async function withEtcd<T>(flags: EtcdFlags, work: (store: EtcdStore) => Promise<T>): Promise<T> {
-  const { endpoints } = etcdSettingsFromFlags(flags);
-  try {
-    return await withStore(flags, work);
-  } catch (error) {
-    if (error instanceof InputError || error instanceof HostBuildError) throw error;
-    throw new Error(
-      `etcd at ${endpoints.join(',')}: ${errorMessage(error)
-        .trim()
-        .replace(/\s*\n\s*/g, ' ')}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
 async function runBuild(flags: BuildFlags): Promise<void> {
   const custom = flags.layout
     ? { layout: await loadCustomLayout(flags.layout), file: flags.layout }
@@ -94,7 +69,7 @@ async function runBuild(flags: BuildFlags): Promise<void> {
     out(pythonJsonDumps(config));
     return;
   }
-  const result = await withEtcd(flags, (store) =>
+  const result = await withStore(flags, (store) =>
     buildHost(store, flags.host, config, {
       force: flags.force ?? false,
       maxTxnOps: flags.maxTxnOps,
@@ -112,7 +87,7 @@ async function runBuild(flags: BuildFlags): Promise<void> {
 }
 
 async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
-  const removed = await withEtcd(flags, (store) => destroyHost(store, flags.host));
+  const removed = await withStore(flags, (store) => destroyHost(store, flags.host));
   if (removed.length === 0) {
     out(`host ${flags.host}: nothing to remove`);
     return;
@@ -120,6 +95,40 @@ async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
   out(`host ${flags.host}: removed ${removed.length} key(s)`);
   for (const kv of removed)
     out(`  - ${kv.key} = ${kv.value.length > 60 ? kv.value.slice(0, 57) + '...' : kv.value}`);
+}
+
+/** The mirrors and components tables, for a host that has them. */
+function optionalTables(summary: HostSummary): string[] {
+  const tables: string[] = [];
+  if (summary.mirrors.length > 0) {
+    tables.push(
+      renderTable(
+        ['mirror', 'core', 'rings', 'tap flow'],
+        summary.mirrors.map((mirror) => [
+          String(mirror.mirrorId),
+          String(mirror.core ?? ''),
+          mirror.ports.join(' '),
+          mirror.flowId ?? '-',
+        ]),
+      ),
+    );
+  }
+  if (summary.components.length > 0) {
+    tables.push(
+      renderTable(
+        ['nic', 'component', 'type', 'core', 'rx', 'tx'],
+        summary.components.map((component) => [
+          `phy:${component.nic}`,
+          component.name,
+          component.type,
+          String(component.core),
+          component.rx.join(' '),
+          component.tx.join(' '),
+        ]),
+      ),
+    );
+  }
+  return tables;
 }
 
 function renderHost(summary: HostSummary): string {
@@ -156,38 +165,38 @@ function renderHost(summary: HostSummary): string {
       ]),
     ),
   );
-  if (summary.mirrors.length > 0) {
-    lines.push('');
-    lines.push(
-      renderTable(
-        ['mirror', 'core', 'rings', 'tap flow'],
-        summary.mirrors.map((mirror) => [
-          String(mirror.mirrorId),
-          String(mirror.core ?? ''),
-          mirror.ports.join(' '),
-          mirror.flowId ?? '-',
-        ]),
-      ),
-    );
-  }
-  if (summary.components.length > 0) {
-    lines.push('');
-    lines.push(
-      renderTable(
-        ['nic', 'component', 'type', 'core', 'rx', 'tx'],
-        summary.components.map((component) => [
-          `phy:${component.nic}`,
-          component.name,
-          component.type,
-          String(component.core),
-          component.rx.join(' '),
-          component.tx.join(' '),
-        ]),
-      ),
-    );
-  }
+  for (const table of optionalTables(summary)) lines.push('', table);
   for (const problem of summary.problems) lines.push(`problem: ${problem}`);
   return lines.join('\n');
+}
+
+async function runShow(flags: EtcdFlags & { host: string; json?: boolean }): Promise<void> {
+  const summary = await withStore(flags, (store) => describeHost(store, flags.host));
+  if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
+  out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
+}
+
+async function runList(flags: EtcdFlags & { json?: boolean }): Promise<void> {
+  const summaries = await withStore(flags, (store) => describeHosts(store));
+  if (flags.json) {
+    out(JSON.stringify(summaries, null, 2));
+    return;
+  }
+  out(
+    renderTable(
+      ['host', 'physnet', 'vhosts', 'used', 'free', 'agent'],
+      summaries.flatMap((summary) =>
+        summary.nics.map((nic) => [
+          summary.host,
+          nic.physnet,
+          String(nic.vhosts),
+          String(nic.used),
+          String(nic.free),
+          summary.agent.state,
+        ]),
+      ),
+    ),
+  );
 }
 
 export function registerHostCommands(program: Command): void {
@@ -227,36 +236,11 @@ export function registerHostCommands(program: Command): void {
       .description("show a host's layout and slot usage")
       .requiredOption('--host <host>', 'compute host name')
       .option('--json', 'print JSON'),
-  ).action(async (flags: EtcdFlags & { host: string; json?: boolean }) => {
-    const summary = await withEtcd(flags, (store) => describeHost(store, flags.host));
-    if (!summary) throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
-    out(flags.json ? JSON.stringify(summary, null, 2) : renderHost(summary));
-  });
+  ).action(runShow);
   withEtcdFlags(
     host
       .command('list')
       .description('list hosts with used/free slots per physical network')
       .option('--json', 'print JSON'),
-  ).action(async (flags: EtcdFlags & { json?: boolean }) => {
-    const summaries = await withEtcd(flags, (store) => describeHosts(store));
-    if (flags.json) {
-      out(JSON.stringify(summaries, null, 2));
-      return;
-    }
-    out(
-      renderTable(
-        ['host', 'physnet', 'vhosts', 'used', 'free', 'agent'],
-        summaries.flatMap((summary) =>
-          summary.nics.map((nic) => [
-            summary.host,
-            nic.physnet,
-            String(nic.vhosts),
-            String(nic.used),
-            String(nic.free),
-            summary.agent.state,
-          ]),
-        ),
-      ),
-    );
-  });
+  ).action(runList);
 }

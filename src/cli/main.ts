@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { runWithExitCodes } from './exit.js';
+import { EXIT_HELP, runWithExitCodes } from './exit.js';
 
 type Registration = (program: Command) => void;
 
@@ -17,6 +17,8 @@ const commandModules: Record<string, () => Promise<Registration>> = {
   server: async () => (await import('./server.js')).registerServerCommand,
   hosts: async () => (await import('./hosts.js')).registerHostsCommands,
   demo: async () => (await import('./demo.js')).registerDemoCommand,
+  logs: async () => (await import('./logs.js')).registerLogsCommand,
+  'sample-config': async () => (await import('./sample-config.js')).registerSampleConfigCommand,
 };
 /** Subcommands registered by another subcommand's module. */
 const commandAliases: Record<string, string> = { ports: 'hosts' };
@@ -28,6 +30,7 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     )
     .version(VERSION)
     .showHelpAfterError()
+    .addHelpText('after', EXIT_HELP)
     .exitOverride();
   const name = argv[2] ?? '';
   const wanted = commandModules[commandAliases[name] ?? name];

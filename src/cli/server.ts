@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
+import { GRPCUnavailableError } from 'etcd3';
 import { pino } from 'pino';
-import { IniOptions, parseSeconds } from '../config/ini.js';
+import { IniOptions } from '../config/ini.js';
+import { convertValue } from '../config/option.js';
 import { parseEndpoints } from '../etcd/connection.js';
 import { runServer } from '../server/index.js';
-import { parseListen, serverOptionsFromIni } from '../server/options.js';
+import type { ServerOptions } from '../server/options.js';
+import { SERVER_OPTIONS, parseListen, serverOptionsFromIni } from '../server/options.js';
 import { InputError, errorMessage } from '../util/errors.js';
+import { etcdCommandError } from './etcd-errors.js';
+import { etcdSource } from './etcd-flags.js';
 import { LOG_LEVELS, checkLogLevel, collect } from './shared-options.js';
 import { runUntilSignalled } from './signals.js';
 
@@ -39,26 +44,53 @@ export function registerServerCommand(program: Command): void {
     .option('--no-auth', 'accept /v1/ml2/* requests without a bearer token (trusted networks only)')
     .option('--bind-timeout <seconds>', 'how long a bind waits for the agent (default 20)')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
-    .action(async (flags: ServerFlags) => {
-      const options = serverOptionsFromIni(IniOptions.load(flags.configFile ?? []));
-      if (flags.listen) {
-        const listen = parseListen(flags.listen);
-        options.listenAddress = listen.address;
-        options.listenPort = listen.port;
-      }
-      if (flags.etcd) options.etcd.endpoints = parseEndpoints(flags.etcd);
-      if (flags.auth === false) options.authDisabled = true;
-      if (flags.bindTimeout !== undefined) {
-        try {
-          options.bindTimeoutMs = parseSeconds(0.1, 3600)(flags.bindTimeout) * 1000;
-        } catch (error) {
-          throw new InputError(`--bind-timeout ${flags.bindTimeout}: ${errorMessage(error)}`);
-        }
-      }
-      const level = checkLogLevel(flags.logLevel);
-      const logger = pino({ level, base: { service: 'networking-spp-server' } });
-      await runUntilSignalled(logger, 'signal received, shutting down', (signal) =>
-        runServer(options, signal, { logger }),
-      );
-    });
+    .action(runServerCommand);
+}
+
+function serverOptionsFromFlags(flags: ServerFlags): { options: ServerOptions; source: string } {
+  const ini = IniOptions.load(flags.configFile ?? []);
+  const options = serverOptionsFromIni(ini);
+  if (flags.listen) {
+    const listen = parseListen(flags.listen);
+    options.listenAddress = listen.address;
+    options.listenPort = listen.port;
+  }
+  if (flags.etcd) options.etcd.endpoints = parseEndpoints(flags.etcd);
+  if (flags.auth === false) options.authDisabled = true;
+  if (flags.bindTimeout !== undefined) {
+    let seconds: unknown;
+    try {
+      seconds = convertValue(SERVER_OPTIONS.bindTimeout.type, flags.bindTimeout);
+    } catch (error) {
+      throw new InputError(`--bind-timeout ${flags.bindTimeout}: ${errorMessage(error)}`);
+    }
+    if (typeof seconds !== 'number') {
+      throw new InputError(`--bind-timeout "${flags.bindTimeout}": not a number of seconds`);
+    }
+    options.bindTimeoutMs = seconds * 1000;
+  }
+  return { options, source: etcdSource(ini, flags.etcd) };
+}
+
+async function runServerCommand(flags: ServerFlags): Promise<void> {
+  const { options, source } = serverOptionsFromFlags(flags);
+  const level = checkLogLevel(flags.logLevel);
+  const logger = pino({ level, base: { service: 'networking-spp-server' } });
+  try {
+    await runUntilSignalled(logger, 'signal received, shutting down', (signal) =>
+      runServer(options, signal, { logger }),
+    );
+  } catch (error) {
+    throw startFailure(error, options.etcd.endpoints, source);
+  }
+}
+
+/**
+ * The service's start-up failure in the CLI's terms. startServer reports etcd as
+ * "cannot reach etcd at …" (with the etcd client's error as cause, when it gives one).
+ */
+function startFailure(error: unknown, endpoints: string[], source: string): unknown {
+  if (!(error instanceof Error) || !error.message.startsWith('cannot reach etcd at')) return error;
+  const cause = error.cause ?? new GRPCUnavailableError(error.message.replace(/^[^:]*: /, ''));
+  return etcdCommandError(cause, endpoints, source);
 }

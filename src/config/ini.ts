@@ -1,27 +1,55 @@
 import { readFileSync } from 'node:fs';
-import { decode } from 'ini';
 import { InputError, errorMessage } from '../util/errors.js';
+import type { Assignment } from './ini-parser.js';
+import { parseIni } from './ini-parser.js';
 
-interface Setting {
+/** A raw option value and where it was found: a file and its section as spelled, or a variable. */
+export interface RawSetting {
   value: string;
+  /** `<file>: [<section>]` or `environment variable OS_…`, for messages. */
+  origin: string;
+}
+
+interface ParsedFile {
   file: string;
+  /** Normalized section name → option → assignments in file order. */
+  sections: Map<string, Map<string, Assignment[]>>;
 }
 
 /**
- * Options from oslo.config-style INI files given with repeated --config-file: later files
- * win, section and option names are kept as written, unknown ones are simply never read.
+ * oslo.config's section matching: `[DEFAULT]` only as spelled so, every other section in
+ * any case (`[agent]` holds the options of group AGENT).
+ */
+export function normalizeGroup(group: string): string {
+  return group === 'DEFAULT' ? group : group.toLowerCase();
+}
+
+/** oslo.config's environment variable for an option: `OS_<GROUP>__<OPTION>`, upper case. */
+export function environmentName(group: string, option: string): string {
+  return `OS_${group.toUpperCase()}__${option.toUpperCase()}`;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The options of the INI files given with repeated --config-file, read as oslo.config reads
+ * them: a later file wins per option; within a file the last assignment wins, across every
+ * spelling of the section; option names are case-sensitive; an `OS_<GROUP>__<OPTION>`
+ * environment variable wins over the files, as it does for Neutron's own programs.
  */
 export class IniOptions {
-  private readonly settings = new Map<string, Setting>();
+  private readonly files: ParsedFile[] = [];
 
-  static load(files: string[]): IniOptions {
-    const options = new IniOptions();
+  constructor(private readonly environment: NodeJS.ProcessEnv = {}) {}
+
+  static load(files: string[], environment: NodeJS.ProcessEnv = process.env): IniOptions {
+    const options = new IniOptions(environment);
     for (const file of files) options.addFile(file);
     return options;
   }
 
-  static fromText(text: string, file: string): IniOptions {
-    const options = new IniOptions();
+  static fromText(text: string, file: string, environment: NodeJS.ProcessEnv = {}): IniOptions {
+    const options = new IniOptions(environment);
     options.addText(text, file);
     return options;
   }
@@ -29,88 +57,43 @@ export class IniOptions {
   addFile(file: string): void {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = UTF8.decode(readFileSync(file));
     } catch (error) {
-      throw new InputError(`cannot read config file ${file}: ${errorMessage(error)}`);
+      const reason = error instanceof TypeError ? 'not valid UTF-8' : errorMessage(error);
+      throw new InputError(`cannot read config file ${file}: ${reason}`);
     }
     this.addText(text, file);
   }
 
   addText(text: string, file: string): void {
-    const document = decode(text) as Record<string, unknown>;
-    for (const [section, body] of Object.entries(document)) {
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        // An option before any section header; oslo rejects those, we ignore them.
-        continue;
+    const sections = new Map<string, Map<string, Assignment[]>>();
+    for (const assignment of parseIni(text, file)) {
+      const name = normalizeGroup(assignment.section);
+      let options = sections.get(name);
+      if (!options) sections.set(name, (options = new Map()));
+      const list = options.get(assignment.key) ?? [];
+      list.push(assignment);
+      options.set(assignment.key, list);
+    }
+    this.files.push({ file, sections });
+  }
+
+  /** The raw value of `option` of `group` (e.g. 'DEFAULT', 'AGENT', 'spp'), or undefined. */
+  lookup(group: string, option: string): RawSetting | undefined {
+    const variable = environmentName(group, option);
+    const fromEnvironment = this.environment[variable];
+    if (fromEnvironment !== undefined) {
+      return { value: fromEnvironment, origin: `environment variable ${variable}` };
+    }
+    const section = normalizeGroup(group);
+    for (let index = this.files.length - 1; index >= 0; index--) {
+      const parsed = this.files[index] as ParsedFile;
+      const assignments = parsed.sections.get(section)?.get(option);
+      const last = assignments?.[assignments.length - 1];
+      if (last) {
+        return { value: last.value, origin: `${parsed.file}: [${last.section}]` };
       }
-      for (const [option, raw] of Object.entries(body as Record<string, unknown>)) {
-        const value = Array.isArray(raw) ? String(raw[raw.length - 1]) : String(raw);
-        this.settings.set(`${section}\u0000${option}`, { value: value.trim(), file });
-      }
     }
+    return undefined;
   }
-
-  has(section: string, option: string): boolean {
-    return this.settings.has(`${section}\u0000${option}`);
-  }
-
-  /** Reads one option through `parse`; a parse failure names file, section, option and value. */
-  get<T>(section: string, option: string, parse: (raw: string) => T, fallback: T): T {
-    const setting = this.settings.get(`${section}\u0000${option}`);
-    if (!setting) return fallback;
-    try {
-      return parse(setting.value);
-    } catch (error) {
-      throw new InputError(
-        `${setting.file}: [${section}] ${option} = ${JSON.stringify(setting.value)}: ${errorMessage(error)}`,
-      );
-    }
-  }
-
-  getString(section: string, option: string, fallback: string): string {
-    return this.get(section, option, (raw) => raw, fallback);
-  }
-
-  getOptionalString(section: string, option: string): string | undefined {
-    return this.get<string | undefined>(
-      section,
-      option,
-      (raw) => (raw === '' ? undefined : raw),
-      undefined,
-    );
-  }
-}
-
-export function parseInteger(min: number, max: number): (raw: string) => number {
-  return (raw) => {
-    if (!/^-?[0-9]+$/.test(raw)) throw new Error('not an integer');
-    const value = Number(raw);
-    if (value < min || value > max) throw new Error(`must be between ${min} and ${max}`);
-    return value;
-  };
-}
-
-export function parseSeconds(min: number, max: number): (raw: string) => number {
-  return (raw) => {
-    if (!/^[0-9]+(\.[0-9]+)?$/.test(raw)) throw new Error('not a number of seconds');
-    const value = Number(raw);
-    if (value < min || value > max) throw new Error(`must be between ${min} and ${max} seconds`);
-    return value;
-  };
-}
-
-export function parseBoolean(raw: string): boolean {
-  const lowered = raw.toLowerCase();
-  if (['true', 'yes', 'on', '1'].includes(lowered)) return true;
-  if (['false', 'no', 'off', '0'].includes(lowered)) return false;
-  throw new Error('not a boolean (true/false)');
-}
-
-export function parseChoice<T extends string>(choices: readonly T[]): (raw: string) => T {
-  return (raw) => {
-    if (!(choices as readonly string[]).includes(raw)) {
-      throw new Error(`must be one of ${choices.join(', ')}`);
-    }
-    return raw as T;
-  };
 }

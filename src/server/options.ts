@@ -1,6 +1,8 @@
-import { etcdSettingsFromIni } from '../config/etcd-options.js';
+import { ETCD_OPTIONS, etcdSettingsFromOptions } from '../config/etcd-options.js';
 import type { IniOptions } from '../config/ini.js';
-import { parseBoolean, parseInteger, parseSeconds } from '../config/ini.js';
+import type { OptionDef } from '../config/option.js';
+import { booleanOption, integerOption, secondsOption, stringOption } from '../config/option.js';
+import { OptionReader } from '../config/reader.js';
 import type { EtcdSettings } from '../etcd/connection.js';
 import { InputError } from '../util/errors.js';
 
@@ -35,28 +37,79 @@ export const DEFAULT_LISTEN_PORT = 9697;
 export const DEFAULT_BIND_TIMEOUT_S = 20;
 export const DEFAULT_SYNC_GRACE_S = 60;
 
+const s = SERVER_SECTION;
+
+/** The service's `[spp_server]` options. */
+export const SERVER_OPTIONS = {
+  listenAddress: stringOption(s, 'listen_address', {
+    default: DEFAULT_LISTEN_ADDRESS,
+    help: 'Address the service listens on (HTTP).',
+  }),
+  listenPort: integerOption(s, 'listen_port', {
+    default: DEFAULT_LISTEN_PORT,
+    min: 0,
+    max: 65535,
+    help: 'Port the service listens on.',
+  }),
+  authToken: stringOption(s, 'auth_token', {
+    secret: true,
+    help: "Bearer token the ML2 driver must send on /v1/ml2/* (the driver's [spp] auth_token). The service refuses to start without one unless auth_disabled is true.",
+  }),
+  authDisabled: booleanOption(s, 'auth_disabled', {
+    default: false,
+    help: 'Accept /v1/ml2/* requests without a token (trusted networks only).',
+  }),
+  bindTimeout: secondsOption(s, 'bind_timeout', {
+    default: DEFAULT_BIND_TIMEOUT_S,
+    min: 0.1,
+    max: 3600,
+    help: 'Seconds a bind waits for the agent\'s "up" before it is rolled back; the driver\'s request_timeout must be longer.',
+  }),
+  syncGrace: secondsOption(s, 'sync_grace', {
+    default: DEFAULT_SYNC_GRACE_S,
+    min: 0,
+    max: 86400,
+    help: 'Seconds: a full sync leaves alone ports whose etcd keys changed more recently (they may be binding).',
+  }),
+  requireEtcdAgent: booleanOption(s, 'require_etcd_agent', {
+    default: true,
+    help: "Require the agent's etcd liveness key before binding on a host; false only while original agents (which do not write it) still run: then Neutron's agent list decides.",
+  }),
+  shutdownGrace: secondsOption(s, 'shutdown_grace', {
+    defaultText: 'bind_timeout + 5',
+    min: 0,
+    max: 3600,
+    help: 'Seconds binds in flight may still run after SIGTERM before they are rolled back.',
+  }),
+} as const;
+
+/** Every option the service reads, in the order of its sample configuration. */
+export const SERVER_REGISTRY: readonly OptionDef[] = [
+  ...Object.values(SERVER_OPTIONS),
+  ...Object.values(ETCD_OPTIONS),
+];
+
 /**
  * `[spp_server]` options (plus etcd from `[spp]`) out of the oslo-style INI files:
  * listen_address, listen_port, auth_token, auth_disabled, bind_timeout, sync_grace,
  * require_etcd_agent, shutdown_grace.
  */
 export function serverOptionsFromIni(ini: IniOptions): ServerOptions {
-  const s = SERVER_SECTION;
-  const bindTimeout = ini.get(s, 'bind_timeout', parseSeconds(0.1, 3600), DEFAULT_BIND_TIMEOUT_S);
-  const authDisabled = ini.get(s, 'auth_disabled', parseBoolean, false);
-  const authToken = ini.getOptionalString(s, 'auth_token');
-  const options: ServerOptions = {
-    listenAddress: ini.getString(s, 'listen_address', DEFAULT_LISTEN_ADDRESS),
-    listenPort: ini.get(s, 'listen_port', parseInteger(0, 65535), DEFAULT_LISTEN_PORT),
-    authDisabled,
+  const reader = new OptionReader(ini, SERVER_REGISTRY);
+  const o = SERVER_OPTIONS;
+  const bindTimeout = reader.value(o.bindTimeout);
+  const authToken = reader.get(o.authToken);
+  return {
+    listenAddress: reader.value(o.listenAddress),
+    listenPort: reader.value(o.listenPort),
+    authDisabled: reader.value(o.authDisabled),
     ...(authToken ? { authToken } : {}),
     bindTimeoutMs: bindTimeout * 1000,
-    syncGraceMs: ini.get(s, 'sync_grace', parseSeconds(0, 86400), DEFAULT_SYNC_GRACE_S) * 1000,
-    requireEtcdAgent: ini.get(s, 'require_etcd_agent', parseBoolean, true),
-    shutdownGraceMs: ini.get(s, 'shutdown_grace', parseSeconds(0, 3600), bindTimeout + 5) * 1000,
-    etcd: etcdSettingsFromIni(ini),
+    syncGraceMs: reader.value(o.syncGrace) * 1000,
+    requireEtcdAgent: reader.value(o.requireEtcdAgent),
+    shutdownGraceMs: (reader.get(o.shutdownGrace) ?? bindTimeout + 5) * 1000,
+    etcd: etcdSettingsFromOptions(reader),
   };
-  return options;
 }
 
 /** `HOST:PORT` or `[IPv6]:PORT` as given to --listen. */

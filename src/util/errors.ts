@@ -10,3 +10,11 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * A service the program needs (etcd) cannot be reached. The CLI prints the message as one
+ * line and exits 69 (sysexits' EX_UNAVAILABLE): worth retrying, unlike bad input (2).
+ */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}

@@ -63,10 +63,14 @@ describe('host commands against an etcd with TLS client certificates ([spp] of t
       etcd_timeout: '1',
     });
     const result = await build('tls2', '--config-file', file);
-    assert.equal(result.code, 1);
+    // A TLS refusal is a configuration problem (exit 2), not an etcd that is away (69).
+    assert.equal(result.code, 2, result.stderr);
     assert.match(
       result.stderr,
-      new RegExp(`networking-spp: etcd at ${etcd.endpoint}: .*(bad certificate|UNAVAILABLE)`),
+      new RegExp(
+        `^networking-spp: etcd at ${etcd.endpoint} refused the connection: TLS handshake failed: bad certificate \\(check .*etcd_cert`,
+        'm',
+      ),
     );
   });
 });
@@ -115,20 +119,20 @@ describe('host commands against an etcd with user/password auth', () => {
       etcd_password: 'wrong',
     });
     const result = await build('auth2', '--config-file', file);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 2, result.stderr);
     assert.match(
       result.stderr,
-      /networking-spp: etcd at 127\.0\.0\.1:\d+: .*(authentication failed|invalid user ID or password)/i,
+      /^networking-spp: etcd at 127\.0\.0\.1:\d+ refused the connection: .*(authentication failed|invalid user ID or password).*etcd_password/i,
     );
     assert.equal(await admin?.get(keys.configuration('auth2')), undefined);
   });
 
   it('is refused without credentials', async () => {
     const result = await build('auth3', '--etcd', etcd.endpoint);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 2, result.stderr);
     assert.match(
       result.stderr,
-      /networking-spp: etcd at .*(user name is empty|permission denied)/i,
+      /^networking-spp: etcd at .* refused the connection: .*(user name is empty|permission denied).*etcd_username/i,
     );
   });
 });
@@ -174,7 +178,12 @@ describe('etcd endpoint lists', () => {
     // Without the flag the dead endpoint is used: the request deadline (etcd_timeout)
     // ends the command with an error naming it.
     const failed = await build('list4', '--config-file', deadFile);
-    assert.equal(failed.code, 1);
-    assert.match(failed.stderr, new RegExp(`^networking-spp: etcd at ${dead}: `, 'm'));
+    assert.equal(failed.code, 69, failed.stderr);
+    assert.match(
+      failed.stderr,
+      new RegExp(
+        `^networking-spp: cannot reach etcd at ${dead} \\(connection refused; endpoints from ${deadFile}: \\[spp\\] etcd_endpoints\\)\\. Set them with --etcd`,
+      ),
+    );
   });
 });
