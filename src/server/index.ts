@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { EtcdStore } from '../etcd/store.js';
 import { describeHost, describeHosts } from '../hosts/summary.js';
+import { classifyEtcdFailure } from '../etcd/failure.js';
 import { HostSnapshot } from '../snapshot/snapshot.js';
 import { errorMessage } from '../util/errors.js';
 import type { BindServiceOptions } from './bind/service.js';
@@ -16,6 +17,12 @@ import { checkAuth } from './options.js';
 import { RevisionClock } from './revision-clock.js';
 import { fullSync } from './sync/execute.js';
 import { Unbinder } from './unbind.js';
+
+/**
+ * How long start-up retries reading etcd (a member electing a leader, etcd starting after
+ * us at boot) before the service exits for its service manager to restart it.
+ */
+const START_TIMEOUT_MS = 10_000;
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:9697 */
@@ -58,7 +65,13 @@ function assemble(
   logger: Logger,
   store: EtcdStore,
 ): Omit<Parts, 'watching'> {
-  const snapshot = new HostSnapshot(store, 'all', logger);
+  const stopWatching = new AbortController();
+  const snapshot = new HostSnapshot(store, 'all', logger, {
+    // etcd refusing our TLS or credentials will not get better by retrying: give up at once.
+    onReadError: (error) => {
+      if (classifyEtcdFailure(error).kind === 'refused') stopWatching.abort();
+    },
+  });
   const clock = new RevisionClock();
   snapshot.listeners.onChanges((changes) => {
     for (const change of changes) clock.observe(change.modRevision);
@@ -96,7 +109,7 @@ function assemble(
     },
     metrics: () => metrics.render(),
   };
-  return { store, snapshot, binds, metrics, clock, api, stopWatching: new AbortController() };
+  return { store, snapshot, binds, metrics, clock, api, stopWatching };
 }
 
 /** Loads the snapshot (retrying transient etcd errors until the start timeout), starts its watch. */
@@ -109,8 +122,10 @@ async function startWatching(
     AbortSignal.any([parts.stopWatching.signal, AbortSignal.timeout(timeoutMs)]),
   );
   if (!loaded) {
+    const cause = parts.snapshot.lastReadError;
     throw new Error(
-      `cannot reach etcd at ${options.etcd.endpoints.join(',')} within ${timeoutMs / 1000} s (set [spp] etcd_host/etcd_port or etcd_endpoints, or --etcd)`,
+      `cannot reach etcd at ${options.etcd.endpoints.join(',')}: no answer within ${timeoutMs / 1000} s`,
+      cause === undefined ? {} : { cause },
     );
   }
   parts.clock.observe(parts.snapshot.revision);
@@ -130,7 +145,7 @@ export async function startServer(
   const assembled = assemble(options, deps, logger, store);
   let parts: Parts;
   try {
-    parts = await startWatching(assembled, options, deps.startTimeoutMs ?? 30_000);
+    parts = await startWatching(assembled, options, deps.startTimeoutMs ?? START_TIMEOUT_MS);
   } catch (error) {
     if (ownStore) store.close();
     throw error;

@@ -15,6 +15,8 @@ import { describeScope, rangeReads, scopeRanges } from './scope.js';
 export interface SnapshotOptions {
   /** Cap of the backoff between attempts to read or re-watch (ms). */
   retryMaxMs?: number;
+  /** Called with every failed read (a caller may give up on some, by aborting). */
+  onReadError?: (error: unknown) => void;
 }
 
 interface StoredKv {
@@ -50,6 +52,9 @@ export class HostSnapshot {
   private readerFailing = false;
   readonly listeners: Listeners;
   private readonly retryMaxMs: number;
+  private readonly onReadError: ((error: unknown) => void) | undefined;
+  /** The last error of a read that failed (until one succeeds). */
+  lastReadError: unknown;
 
   constructor(
     private readonly store: EtcdStore,
@@ -59,6 +64,7 @@ export class HostSnapshot {
   ) {
     this.ranges = scopeRanges(scope);
     this.retryMaxMs = options.retryMaxMs ?? 2000;
+    this.onReadError = options.onReadError;
     this.listeners = new Listeners(logger);
   }
 
@@ -201,8 +207,11 @@ export class HostSnapshot {
         if (this.readerFailing)
           this.logger.info({ scope: describeScope(this.scope) }, 'etcd reachable again');
         this.readerFailing = false;
+        this.lastReadError = undefined;
         return snapshot;
       } catch (error) {
+        this.lastReadError = error;
+        this.onReadError?.(error);
         if (!this.readerFailing) {
           this.logger.warn(
             { scope: describeScope(this.scope), err: errorMessage(error) },
