@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs at run or test time, when missing.
-# Usage: ensure-system-deps.sh [etcd] [neutron]
+# Usage: ensure-system-deps.sh [etcd] [neutron] [pyyaml]
 set -euo pipefail
 
 need_etcd=false
 need_neutron=false
+need_pyyaml=false
 for what in "$@"; do
   case "$what" in
     etcd) need_etcd=true ;;
     neutron) need_neutron=true ;;
+    pyyaml) need_pyyaml=true ;;
     *) echo "ensure-system-deps: unknown dependency set '$what'" >&2; exit 2 ;;
   esac
 done
@@ -20,6 +22,10 @@ fi
 if $need_neutron; then
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || packages+=(rabbitmq-server)
   [ -x /usr/bin/neutron-server ] || packages+=(neutron-server python3-neutron python3-neutron-lib)
+fi
+# The layout tests derive the original's bytes with PyYAML, as its spp-config-build reads YAML.
+if $need_pyyaml && ! /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1; then
+  packages+=(python3-yaml)
 fi
 [ ${#packages[@]} -eq 0 ] && exit 0
 

@@ -11,7 +11,6 @@ import { describeHost, describeHosts } from '../hosts/summary.js';
 import type { HostSummary } from '../hosts/summary.js';
 import { loadCustomLayout } from '../layout/custom.js';
 import { planHostLayout } from '../layout/host-layout.js';
-import { pythonJsonDumps } from '../layout/pyjson.js';
 import { InputError, errorMessage } from '../util/errors.js';
 import type { EtcdStore } from '../etcd/store.js';
 import type { EtcdFlags } from './etcd-flags.js';
@@ -84,18 +83,19 @@ async function runBuild(flags: BuildFlags): Promise<void> {
   const custom = flags.layout
     ? { layout: await loadCustomLayout(flags.layout), file: flags.layout }
     : undefined;
-  const { config, warnings } = planHostLayout({
+  const { config, value, warnings } = planHostLayout({
     mappings: flags.mappings,
     ...(flags.mirror ? { mirror: flags.mirror } : {}),
     ...(custom ? { custom } : {}),
   });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
-    out(pythonJsonDumps(config));
+    out(value);
     return;
   }
   const result = await withEtcd(flags, (store) =>
     buildHost(store, flags.host, config, {
+      configValue: value,
       force: flags.force ?? false,
       maxTxnOps: flags.maxTxnOps,
     }),

@@ -44,6 +44,11 @@ export function slotKeys(host: string, config: HostConfig): string[] {
 
 export interface BuildOptions {
   force: boolean;
+  /**
+   * The exact value to write as `configuration/<host>` (planHostLayout's `value`, which
+   * keeps a layout file's key order); default: `config` encoded like Python's json.dumps.
+   */
+  configValue?: string;
   /** Operations etcd accepts in one transaction (its `--max-txn-ops`, default 128). */
   maxTxnOps?: number;
   /** Lifetime of the build lock of a chunked build: a crashed build frees the host after it. */
@@ -140,6 +145,7 @@ export async function buildHost(
     throw new InputError(`max-txn-ops must be an integer of at least ${MIN_TXN_OPS}`);
   }
   const configKey = keys.configuration(host);
+  const configValue = options.configValue ?? pythonJsonDumps(config);
   const newSlots = slotKeys(host, config);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     await refuseIfLocked(store, host);
@@ -158,7 +164,7 @@ export async function buildHost(
     const written = [configKey, ...newSlots];
     const portPrefixes = options.force ? PORT_KINDS.map((kind) => keys.hostPrefix(kind, host)) : [];
     const operations: Operation[] = [
-      { put: configKey, value: pythonJsonDumps(config) },
+      { put: configKey, value: configValue },
       ...newSlots.map((key) => ({ put: key, value: FREE })),
       ...stale.map((key) => ({ delete: key })),
       ...portPrefixes.map((prefix) => ({ deletePrefix: prefix })),
@@ -173,6 +179,7 @@ export async function buildHost(
       continue;
     }
     const chunked = await buildChunked(store, host, config, state, {
+      configValue,
       maxTxnOps,
       portPrefixes,
       lockTtlSeconds: options.lockTtlSeconds ?? LOCK_TTL_SECONDS,
@@ -184,6 +191,7 @@ export async function buildHost(
 }
 
 interface ChunkOptions {
+  configValue: string;
   maxTxnOps: number;
   portPrefixes: string[];
   lockTtlSeconds: number;
@@ -289,7 +297,7 @@ async function buildChunked(
         lock,
         slotKeys(host, config),
         configKey,
-        pythonJsonDumps(config),
+        options.configValue,
         options.maxTxnOps,
       );
       return { revision, transactions: lock.count };
