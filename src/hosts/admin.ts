@@ -28,6 +28,7 @@ const PORT_KINDS = [
   'tap_info',
   'tap_action',
   'tap_status',
+  'plug_request',
 ] as const;
 
 /** The slot keys (all `None`) that belong to a host configuration, in vhost order. */
@@ -354,7 +355,7 @@ async function rollback(
  */
 export async function destroyHost(store: EtcdStore, host: string): Promise<KeyValue[]> {
   const result = await store.deleteAtomically(
-    [keys.configuration(host), keys.buildLock(host)],
+    [keys.configuration(host), keys.buildLock(host), keys.agentKind(host)],
     HOST_PREFIX_KINDS.map((kind) => keys.hostPrefix(kind, host)),
   );
   return result.deleted;

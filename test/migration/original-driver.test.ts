@@ -13,6 +13,7 @@ import { computeHost } from '../agent/host-fixture.js';
 import type { ComputeHostFixture } from '../agent/host-fixture.js';
 import { waitFor } from '../harness/wait.js';
 import { bigHost } from '../layout/big-host.js';
+import { Announcer } from './announcer.js';
 
 const flat = (physnet: string) => ({ network_type: 'flat', physical_network: physnet });
 
@@ -156,6 +157,7 @@ describe('the original driver stand-in: its etcd operations (real etcd, no agent
 });
 
 let macTag = 0;
+const TOTAL = 180;
 
 /**
  * The migration scenario of issue 15: the original driver in neutron-server, our agent on
@@ -215,7 +217,6 @@ describe('the original driver with our agent (real agent process, emulator, etcd
   let etcd: EtcdServer;
   let store: EtcdStore;
   let node: ComputeHostFixture;
-  const TOTAL = 180;
 
   before(async () => {
     etcd = await EtcdServer.launch();
@@ -286,4 +287,58 @@ describe('the original driver with our agent (real agent process, emulator, etcd
       });
     },
   );
+});
+
+describe('the original driver with our agent plus the re-announce design (test sidecar)', () => {
+  let etcd: EtcdServer;
+  let store: EtcdStore;
+  let node: ComputeHostFixture;
+  let announcer: Announcer;
+
+  before(async () => {
+    etcd = await EtcdServer.launch();
+    store = etcd.connectStore();
+    const big = bigHost(2, 32);
+    const { config } = planHostLayout({
+      mappings: big.mappings,
+      custom: { layout: parseCustomLayout(big.yaml, 'big.yaml'), file: 'big.yaml' },
+    });
+    node = await computeHost({ store, etcd: etcd.endpoint, host: 'mixed-2', config });
+    await node.startAgent();
+    announcer = new Announcer(store, node.host);
+    await announcer.start();
+  });
+
+  after(async () => {
+    await announcer?.stop();
+    await node?.stop();
+    store?.close();
+    await etcd?.dispose();
+  });
+
+  test('a driver whose watch opens only after the agent answered binds every port', async (t) => {
+    const { bound, lost } = await bindMany(etcd, node, {
+      label: 'late',
+      workers: 8,
+      total: 32,
+      options: {
+        beforeWatch: async ({ host, portId }) => {
+          await waitFor(`port_status of ${portId} = up`, async () => {
+            return (await store.get(keys.portStatus(host, portId)))?.value === 'up';
+          });
+        },
+      },
+    });
+    t.diagnostic(
+      `late watch: ${bound} of 32 bound; ${announcer.writes} re-announce writes for ${announcer.scheduled} plugs (each port was unplugged right after its bind, which ends its schedule)`,
+    );
+    assert.deepEqual(lost, []);
+    assert.ok(announcer.writes >= 32, 'every bind needed at least one re-announce');
+  });
+
+  test('concurrency 8: every bind is bound', async (t) => {
+    const { bound, lost } = await bindMany(etcd, node, { label: 'c8', workers: 8, total: TOTAL });
+    t.diagnostic(`concurrency 8 with re-announce: ${bound} of ${TOTAL} bound`);
+    assert.deepEqual(lost, []);
+  });
 });
