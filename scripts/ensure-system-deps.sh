@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs at run or test time, when missing.
-# Usage: ensure-system-deps.sh [etcd] [neutron] [release]
+# Usage: ensure-system-deps.sh [etcd] [neutron] [release] [pyyaml]
 #   release: what `npm run release` needs to build the driver wheel offline and the
 #   driver's sample configuration (pip, setuptools, wheel, oslo.config for Debian's python3).
+#   pyyaml: the layout tests derive the original's bytes with PyYAML.
 set -euo pipefail
 
 need_etcd=false
 need_neutron=false
 need_release=false
+need_pyyaml=false
 for what in "$@"; do
   case "$what" in
     etcd) need_etcd=true ;;
     neutron) need_neutron=true ;;
     release) need_release=true ;;
+    pyyaml) need_pyyaml=true ;;
     *) echo "ensure-system-deps: unknown dependency set '$what'" >&2; exit 2 ;;
   esac
 done
@@ -31,6 +34,10 @@ if $need_release; then
   python_has setuptools || packages+=(python3-setuptools)
   python_has wheel || packages+=(python3-wheel)
   python_has oslo_config || packages+=(python3-oslo.config)
+fi
+# The layout tests derive the original's bytes with PyYAML, as its spp-config-build reads YAML.
+if $need_pyyaml && ! /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1; then
+  packages+=(python3-yaml)
 fi
 [ ${#packages[@]} -eq 0 ] && exit 0
 

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { pino } from 'pino';

@@ -5,7 +5,6 @@ import { describeHost, describeHosts } from '../hosts/summary.js';
 import type { HostSummary } from '../hosts/summary.js';
 import { loadCustomLayout } from '../layout/custom.js';
 import { planHostLayout } from '../layout/host-layout.js';
-import { pythonJsonDumps } from '../layout/pyjson.js';
 import { InputError } from '../util/errors.js';
 import type { EtcdFlags } from './etcd-flags.js';
 import { withEtcdFlags, withStore } from './etcd-flags.js';
@@ -59,18 +58,19 @@ async function runBuild(flags: BuildFlags): Promise<void> {
   const custom = flags.layout
     ? { layout: await loadCustomLayout(flags.layout), file: flags.layout }
     : undefined;
-  const { config, warnings } = planHostLayout({
+  const { config, value, warnings } = planHostLayout({
     mappings: flags.mappings,
     ...(flags.mirror ? { mirror: flags.mirror } : {}),
     ...(custom ? { custom } : {}),
   });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
-    out(pythonJsonDumps(config));
+    out(value);
     return;
   }
   const result = await withStore(flags, (store) =>
     buildHost(store, flags.host, config, {
+      configValue: value,
       force: flags.force ?? false,
       maxTxnOps: flags.maxTxnOps,
     }),

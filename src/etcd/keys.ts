@@ -13,7 +13,9 @@ export type KeyKind =
   | 'tap_info'
   | 'tap_action'
   | 'tap_status'
-  | 'agent';
+  | 'agent'
+  | 'agent_kind'
+  | 'plug_request';
 
 /** Per-host key families that `host destroy` removes (the §3.4 list plus the tap keys). */
 export const HOST_PREFIX_KINDS = [
@@ -25,6 +27,7 @@ export const HOST_PREFIX_KINDS = [
   'tap_info',
   'tap_action',
   'tap_status',
+  'plug_request',
 ] as const satisfies readonly KeyKind[];
 
 function segment(value: string, what: string): string {
@@ -60,6 +63,19 @@ export const keys = {
   agent: (host: string) => `${ROOT}agent/${hostSegment(host)}`,
   agentPrefix: () => `${ROOT}agent/`,
   /**
+   * New in this project (issue 15), not leased: written by our agent when it starts, and
+   * kept when it stops, so that a host whose liveness key has lapsed is still known to run
+   * our agent (its liveness is judged from etcd, not from Neutron's view).
+   */
+  agentKind: (host: string) => `${ROOT}agent_kind/${hostSegment(host)}`,
+  /**
+   * New in this project (issue 15): written by our binding service in the same transaction
+   * as `bind_port` and `action = plug`. Its writer watches from that transaction's revision,
+   * so the agent need not re-announce `up` for it; the original driver does not write it.
+   */
+  plugRequest: (host: string, portId: string) =>
+    `${ROOT}plug_request/${hostSegment(host)}/${segment(portId, 'port id')}`,
+  /**
    * New in this project: held (with a lease) by a `host build` that needs several
    * transactions, so that two builds of one host cannot interleave.
    */
@@ -71,10 +87,14 @@ export const keys = {
 export type ParsedKey =
   | { kind: 'configuration'; host: string }
   | { kind: 'vhost'; host: string; physnet: string; vhostId: number }
-  | { kind: 'bind_port' | 'action' | 'port_status'; host: string; portId: string }
+  | {
+      kind: 'bind_port' | 'action' | 'port_status' | 'plug_request';
+      host: string;
+      portId: string;
+    }
   | { kind: 'mirror'; host: string; mirrorId: number }
   | { kind: 'tap_info' | 'tap_action' | 'tap_status'; host: string; flowId: string }
-  | { kind: 'agent'; host: string };
+  | { kind: 'agent' | 'agent_kind'; host: string };
 
 const ID = /^(0|[1-9][0-9]*)$/;
 
@@ -87,6 +107,7 @@ export function parseKey(key: string): ParsedKey | undefined {
   switch (kind) {
     case 'configuration':
     case 'agent':
+    case 'agent_kind':
       return parts.length === 2 ? { kind, host } : undefined;
     case 'vhost':
       return parts.length === 4 && a && b && ID.test(b)
@@ -99,6 +120,7 @@ export function parseKey(key: string): ParsedKey | undefined {
     case 'bind_port':
     case 'action':
     case 'port_status':
+    case 'plug_request':
       return parts.length === 3 && a ? { kind, host, portId: a } : undefined;
     case 'tap_info':
     case 'tap_action':

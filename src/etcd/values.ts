@@ -39,6 +39,16 @@ export const agentRecordSchema = z.object({
 });
 export type AgentRecord = z.infer<typeof agentRecordSchema>;
 
+/** The value our binding service writes under `plug_request/<host>/<port>` (a marker). */
+export const PLUG_REQUEST_MARKER = 'networking-spp';
+
+/** Our agent's durable record under `agent_kind/<host>` (not leased; the original ignores it). */
+export const agentKindSchema = z.object({
+  agent: z.literal('networking-spp'),
+  version: z.string(),
+});
+export type AgentKindRecord = z.infer<typeof agentKindSchema>;
+
 /** Decodes a JSON value read from `key`; a bad value is an InputError naming the key. */
 export function decodeJson<S extends z.ZodType>(schema: S, raw: string, key: string): z.infer<S> {
   let document: unknown;

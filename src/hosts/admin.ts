@@ -36,6 +36,7 @@ const PORT_KINDS = [
   'tap_info',
   'tap_action',
   'tap_status',
+  'plug_request',
 ] as const;
 
 /** The slot keys (all `None`) that belong to a host configuration, in vhost order. */
@@ -48,6 +49,11 @@ export function slotKeys(host: string, config: HostConfig): string[] {
 
 export interface BuildOptions {
   force: boolean;
+  /**
+   * The exact value to write as `configuration/<host>` (planHostLayout's `value`, which
+   * keeps a layout file's key order); default: `config` encoded like Python's json.dumps.
+   */
+  configValue?: string;
   /** Operations etcd accepts in one transaction (its `--max-txn-ops`, default 128). */
   maxTxnOps?: number;
   /** Lifetime of the build lock of a chunked build: a crashed build frees the host after it. */
@@ -145,6 +151,7 @@ export async function buildHost(
     throw new InputError(`max-txn-ops must be an integer of at least ${MIN_TXN_OPS}`);
   }
   const configKey = keys.configuration(host);
+  const configValue = options.configValue ?? pythonJsonDumps(config);
   const newSlots = slotKeys(host, config);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     await refuseIfLocked(store, host);
@@ -164,7 +171,7 @@ export async function buildHost(
     const written = [configKey, ...newSlots];
     const portPrefixes = options.force ? PORT_KINDS.map((kind) => keys.hostPrefix(kind, host)) : [];
     const operations: Operation[] = [
-      { put: configKey, value: pythonJsonDumps(config) },
+      { put: configKey, value: configValue },
       ...newSlots.map((key) => ({ put: key, value: FREE })),
       ...stale.map((key) => ({ delete: key })),
       ...portPrefixes.map((prefix) => ({ deletePrefix: prefix })),
@@ -179,6 +186,7 @@ export async function buildHost(
       continue;
     }
     const chunked = await buildChunked(store, host, config, read, {
+      configValue,
       maxTxnOps,
       portPrefixes,
       lockTtlSeconds: options.lockTtlSeconds ?? LOCK_TTL_SECONDS,
@@ -190,6 +198,7 @@ export async function buildHost(
 }
 
 interface ChunkOptions {
+  configValue: string;
   maxTxnOps: number;
   portPrefixes: string[];
   lockTtlSeconds: number;
@@ -295,7 +304,7 @@ async function buildChunked(
         lock,
         slotKeys(host, config),
         configKey,
-        pythonJsonDumps(config),
+        options.configValue,
         options.maxTxnOps,
       );
       return { revision, transactions: lock.count };
@@ -352,7 +361,7 @@ async function rollback(
  */
 export async function destroyHost(store: EtcdStore, host: string): Promise<KeyValue[]> {
   const result = await store.deleteAtomically(
-    [keys.configuration(host), keys.buildLock(host)],
+    [keys.configuration(host), keys.buildLock(host), keys.agentKind(host)],
     HOST_PREFIX_KINDS.map((kind) => keys.hostPrefix(kind, host)),
   );
   return result.deleted;

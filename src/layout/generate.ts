@@ -1,6 +1,7 @@
 import { InputError } from '../util/errors.js';
 import { formatCoreList } from './coremask.js';
 import type { MirrorSpec, NicMapping } from './mappings.js';
+import type { PyValue } from './pyvalue.js';
 import type { ComponentConfig, HostConfig, MirrorConfig, VfConfig } from './schema.js';
 import { portName } from './schema.js';
 
@@ -93,6 +94,15 @@ export function defaultMirrors(totalVhosts: number, spec: MirrorSpec): MirrorCon
 export interface CustomLayout {
   vf: Array<{ components: ComponentConfig[] }>;
   mirror?: MirrorConfig[];
+  /** What a layout file held, to be written as the original writes it (custom.ts). */
+  source?: CustomLayoutSource;
+}
+
+/** A layout file's components (per vf entry) and mirrors as given, in the file's key order. */
+export interface CustomLayoutSource {
+  components: PyValue[];
+  mirror?: PyValue;
+  warnings: string[];
 }
 
 /**
@@ -131,6 +141,8 @@ export function buildHostConfig(
     };
   });
   const config: HostConfig = { vf };
-  if (mirror) config.mirror = custom?.mirror ?? defaultMirrors(firstVhost, mirror);
+  // Like the original, an empty mirror list in a layout file means "generate them".
+  const given = custom?.mirror && custom.mirror.length > 0 ? custom.mirror : undefined;
+  if (mirror) config.mirror = given ?? defaultMirrors(firstVhost, mirror);
   return config;
 }

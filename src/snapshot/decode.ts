@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import type { ParsedKey } from '../etcd/keys.js';
-import { parseKey } from '../etcd/keys.js';
 import {
   FREE,
   actionSchema,
+  agentKindSchema,
   agentRecordSchema,
   bindPortSchema,
   tapInfoSchema,
@@ -86,13 +85,9 @@ export function decodeConfiguration(stored: Stored): Decoded<HostConfig> {
 
 export const decoders = {
   agent: (stored: Stored) => decodeJsonValue(agentRecordSchema, stored),
+  agentKind: (stored: Stored) => decodeJsonValue(agentKindSchema, stored),
   bindPort: (stored: Stored) => decodeJsonValue(bindPortSchema, stored),
   action: (stored: Stored) => decodeTextValue(actionSchema, stored),
   status: (stored: Stored) => decodeTextValue(upSchema, stored),
   tapInfo: (stored: Stored) => decodeJsonValue(tapInfoSchema, stored),
 };
-
-/** A key of the snapshot: parsed, or undefined for keys outside SYSTEM.md §3.4 and ours. */
-export function parseSnapshotKey(key: string): ParsedKey | undefined {
-  return parseKey(key);
-}

@@ -1,4 +1,5 @@
 import type { ParsedKey } from '../etcd/keys.js';
+import type { AgentKindRecord } from '../etcd/values.js';
 import type { HostConfig } from '../layout/schema.js';
 import { decodeConfiguration, decodeHolder, decoders } from './decode.js';
 import type {
@@ -14,13 +15,14 @@ import type {
 } from './model.js';
 import { heldBy } from './model.js';
 
-type PortFamily = 'bind_port' | 'action' | 'port_status';
+type PortFamily = 'bind_port' | 'action' | 'port_status' | 'plug_request';
 type TapFamily = 'tap_info' | 'tap_action' | 'tap_status';
 
 /** The one writable form of a HostState: the snapshot applies decoded changes to it. */
 export class HostRecord implements HostState {
   configuration: Decoded<HostConfig> | undefined;
   agent: AgentEntry | undefined;
+  agentKind: Decoded<AgentKindRecord> | undefined;
   readonly slots = new Map<string, Slot>();
   readonly ports = new Map<string, PortKeys>();
   readonly mirrors = new Map<number, MirrorSlot>();
@@ -34,6 +36,7 @@ export class HostRecord implements HostState {
     return (
       !this.configuration &&
       !this.agent &&
+      !this.agentKind &&
       this.slots.size === 0 &&
       this.ports.size === 0 &&
       this.mirrors.size === 0 &&
@@ -69,6 +72,9 @@ export class HostRecord implements HostState {
       case 'agent':
         this.agent = stored && { ...decoders.agent(stored), lease };
         return;
+      case 'agent_kind':
+        this.agentKind = stored && decoders.agentKind(stored);
+        return;
       case 'vhost':
         this.applySlot(parsed.physnet, parsed.vhostId, key, stored);
         return;
@@ -84,6 +90,7 @@ export class HostRecord implements HostState {
       case 'bind_port':
       case 'action':
       case 'port_status':
+      case 'plug_request':
         this.applyPort(parsed.kind, parsed.portId, stored);
         return;
       case 'tap_info':
@@ -110,8 +117,10 @@ export class HostRecord implements HostState {
     const entry = this.ports.get(portId) ?? { portId };
     if (family === 'bind_port') entry.bindPort = stored && decoders.bindPort(stored);
     else if (family === 'action') entry.action = stored && decoders.action(stored);
-    else entry.status = stored && decoders.status(stored);
-    if (entry.bindPort || entry.action || entry.status) this.ports.set(portId, entry);
+    else if (family === 'port_status') entry.status = stored && decoders.status(stored);
+    else entry.plugRequest = stored;
+    if (entry.bindPort || entry.action || entry.status || entry.plugRequest)
+      this.ports.set(portId, entry);
     else this.ports.delete(portId);
   }
 

@@ -1,5 +1,5 @@
 import type { ParsedKey } from '../etcd/keys.js';
-import type { Action, AgentRecord, BindPort, TapInfo } from '../etcd/values.js';
+import type { Action, AgentKindRecord, AgentRecord, BindPort, TapInfo } from '../etcd/values.js';
 import type { HostConfig } from '../layout/schema.js';
 
 /** loading: not read yet; synced: current; disconnected: a watch lost etcd; resyncing: re-reading. */
@@ -39,6 +39,8 @@ export interface PortKeys {
   bindPort?: Decoded<BindPort>;
   action?: Decoded<Action>;
   status?: Decoded<'up'>;
+  /** Our service's marker: the plug request was written by this project's binding service. */
+  plugRequest?: Stored;
 }
 
 /** Every key of one tap flow on one host. */
@@ -58,6 +60,8 @@ export interface HostState {
   readonly host: string;
   readonly configuration: Decoded<HostConfig> | undefined;
   readonly agent: AgentEntry | undefined;
+  /** Our agent's durable marker: the host runs (or ran) this project's agent. */
+  readonly agentKind: Decoded<AgentKindRecord> | undefined;
   /** Slots by their etcd key. */
   readonly slots: ReadonlyMap<string, Slot>;
   readonly ports: ReadonlyMap<string, PortKeys>;

@@ -18,6 +18,7 @@ export function scopeRanges(scope: Scope): KeyRange[] {
   return [
     { key: keys.configuration(host) },
     { key: keys.agent(host) },
+    { key: keys.agentKind(host) },
     ...HOST_PREFIX_KINDS.map((kind) => ({ prefix: keys.hostPrefix(kind, host) })),
   ];
 }

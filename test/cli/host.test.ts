@@ -235,6 +235,8 @@ describe('networking-spp host show / list / destroy', () => {
     );
     await store.put(keys.action('c2', 'port-b'), 'plug');
     await store.put(keys.portStatus('c2', 'port-b'), 'up');
+    await store.put(keys.plugRequest('c2', 'port-b'), 'networking-spp');
+    await store.put(keys.agentKind('c2'), '{"agent": "networking-spp", "version": "0.1.0"}');
     // A host whose name extends c2's must never be touched by c2's commands.
     const other = await runCli([
       'host',
@@ -247,6 +249,7 @@ describe('networking-spp host show / list / destroy', () => {
       etcd.endpoint,
     ]);
     assert.equal(other.code, 0, other.stderr);
+    await store.put(keys.agentKind('c2x'), '{"agent": "networking-spp", "version": "0.1.0"}');
   });
 
   it('shows the layout and the slot usage as a table', async () => {
@@ -305,10 +308,13 @@ describe('networking-spp host show / list / destroy', () => {
   it('destroys every key of the host in one go and reports them, leaving other hosts alone', async () => {
     const result = await runCli(['host', 'destroy', '--host', 'c2', '--etcd', etcd.endpoint]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /host c2: removed 8 key\(s\)/);
+    assert.match(result.stdout, /host c2: removed 10 key\(s\)/);
+    assert.match(result.stdout, /- \/spp\/openstack\/plug_request\/c2\/port-b = networking-spp/);
+    assert.match(result.stdout, /- \/spp\/openstack\/agent_kind\/c2 = /);
     assert.match(result.stdout, /- \/spp\/openstack\/port_status\/c2\/port-b = up/);
     assert.deepEqual(await hostKeys('c2'), {});
     assert.equal((await store.get(keys.vhost('c2x', 'phys1', 0)))?.value, 'None');
+    assert.ok(await store.get(keys.agentKind('c2x')), "c2x's agent_kind stays");
     const again = await runCli(['host', 'destroy', '--host', 'c2', '--etcd', etcd.endpoint]);
     assert.match(again.stdout, /host c2: nothing to remove/);
   });

@@ -25,6 +25,18 @@ describe('etcd key layout (SYSTEM.md §3.4)', () => {
     assert.equal(parseKey(keys.buildLock('c1')), undefined);
   });
 
+  it('adds the migration keys of issue 15 outside the original families', () => {
+    assert.equal(keys.plugRequest('c1', 'p-1'), '/spp/openstack/plug_request/c1/p-1');
+    assert.equal(keys.agentKind('c1'), '/spp/openstack/agent_kind/c1');
+    assert.deepEqual(parseKey('/spp/openstack/plug_request/c1/p-1'), {
+      kind: 'plug_request',
+      host: 'c1',
+      portId: 'p-1',
+    });
+    assert.deepEqual(parseKey('/spp/openstack/agent_kind/c1'), { kind: 'agent_kind', host: 'c1' });
+    assert.equal(parseKey('/spp/openstack/agent_kind/c1/x'), undefined);
+  });
+
   it('parses keys back and rejects foreign ones', () => {
     assert.deepEqual(parseKey('/spp/openstack/vhost/c1/phys1/3'), {
       kind: 'vhost',
