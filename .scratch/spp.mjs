@@ -7,7 +7,14 @@ for (let i = 0; i < N; i++) await c.status('vfs', 1);
 let u = process.cpuUsage(c0);
 console.log('status GET cpu ms/op', ((u.user + u.system) / 1000 / N).toFixed(3));
 c0 = process.cpuUsage();
-for (let i = 0; i < N; i++) { await c.classifierTable(1, { action: 'add', mac: 'fa:16:3e:00:00:01', port: 'ring:0' }).catch(() => 0); await c.classifierTable(1, { action: 'del', mac: 'fa:16:3e:00:00:01', port: 'ring:0' }).catch(() => 0); }
+for (let i = 0; i < N; i++) {
+  await c
+    .classifierTable(1, { action: 'add', mac: 'fa:16:3e:00:00:01', port: 'ring:0' })
+    .catch(() => 0);
+  await c
+    .classifierTable(1, { action: 'del', mac: 'fa:16:3e:00:00:01', port: 'ring:0' })
+    .catch(() => 0);
+}
 u = process.cpuUsage(c0);
 console.log('PUT cpu ms/op', ((u.user + u.system) / 1000 / N / 2).toFixed(3));
 await c.close();

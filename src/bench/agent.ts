@@ -310,7 +310,10 @@ async function runAgentBench(
       plug_flat_ms: percentiles(flat.plug),
       plug_vlan_ms: percentiles(vlan.plug),
       unplug_ms: percentiles([...flat.unplug, ...vlan.unplug]),
-      agent_cpu_ms_per_plug_unplug: { flat: perPlug(cpuBefore, cpuFlat), vlan: perPlug(cpuFlat, cpuVlan) },
+      agent_cpu_ms_per_plug_unplug: {
+        flat: perPlug(cpuBefore, cpuFlat),
+        vlan: perPlug(cpuFlat, cpuVlan),
+      },
       agent_node_flags: AGENT_NODE_FLAGS.join(' '),
       restart_64_plugged_to_reconciled_ms: roundMs(restart),
       command: `node bin/networking-spp.js bench agent${plugs === DEFAULT_PLUGS ? '' : ` --plugs ${plugs}`}`,

@@ -12,4 +12,3 @@ export function cpuMs(pid: number | undefined): number | undefined {
     return undefined;
   }
 }
-

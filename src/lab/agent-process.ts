@@ -16,7 +16,11 @@ const AGENT_BIN = fileURLToPath(new URL('../../../bin/neutron-spp-agent.js', imp
  * small young generation, no V8 worker threads and no optimizing compiler save about 18 MB
  * of RSS, and measured plug latency and CPU per plug were no worse (bench agent).
  */
-export const AGENT_NODE_FLAGS = (process.env.NSPP_AGENT_FLAGS ?? '--max-semi-space-size=1 --v8-pool-size=0 --no-opt').split(' ').filter(Boolean);
+export const AGENT_NODE_FLAGS = (
+  process.env.NSPP_AGENT_FLAGS ?? '--max-semi-space-size=1 --v8-pool-size=0 --no-opt'
+)
+  .split(' ')
+  .filter(Boolean);
 
 export interface AgentProcessOptions {
   host: string;
