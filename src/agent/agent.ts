@@ -6,6 +6,7 @@ import type { HostState } from '../snapshot/model.js';
 import { HostSnapshot } from '../snapshot/snapshot.js';
 import { SppCtlClient } from '../spp/client.js';
 import { VERSION } from '../version.js';
+import { Announcer } from './announcer.js';
 import { Completions } from './completions.js';
 import { AgentController } from './controller.js';
 import { DialectState } from './dialect.js';
@@ -75,7 +76,14 @@ function assemble(
     options.dialect === 'auto' ? undefined : options.dialect,
     logger,
   );
-  const completions = new Completions(store, options.host, logger, metrics);
+  const announcer = new Announcer(store, snapshot, options.host, logger);
+  const completions = new Completions(
+    store,
+    options.host,
+    logger,
+    metrics,
+    (portId, bindPort, revision) => announcer.reportedUp(portId, bindPort, revision),
+  );
   const sppDeps = {
     spp,
     dialect,
@@ -112,7 +120,7 @@ function assemble(
     record,
     logger,
   );
-  return { snapshot, layout, controller, liveness, record };
+  return { snapshot, layout, controller, liveness, record, announcer };
 }
 
 /**
@@ -151,6 +159,7 @@ export async function runAgent(
       ...(deps.sidecars?.(handle) ?? []).map((sidecar) => sidecar.run(signal)),
     ]);
   } finally {
+    await parts.announcer.stop();
     await parts.liveness.release();
     await spp.close();
     store.close();

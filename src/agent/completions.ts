@@ -34,6 +34,12 @@ export class Completions {
     private readonly host: string,
     private readonly logger: Logger,
     private readonly metrics: AgentMetrics,
+    /** Told of every `up` written (the re-announce of requests of the original driver). */
+    private readonly onUp: (
+      portId: string,
+      bindPortRevision: number,
+      revision: number,
+    ) => void = () => undefined,
   ) {}
 
   /** A request of `portId` changed now (for the latency of its completion). */
@@ -111,7 +117,10 @@ export class Completions {
         [{ put: keys.portStatus(this.host, portId), value: 'up' }],
       );
       this.settled(portId, sent, result);
-      if (result.succeeded) this.logDone('plug', portId, plug.vhostId);
+      if (result.succeeded) {
+        this.logDone('plug', portId, plug.vhostId);
+        this.onUp(portId, plug.bindPortRevision, result.revision);
+      }
       return true;
     } catch (error) {
       this.settled(portId, sent, undefined);
@@ -136,6 +145,7 @@ export class Completions {
       { delete: bindPortKey },
       { delete: keys.action(this.host, portId) },
       { delete: keys.portStatus(this.host, portId) },
+      { delete: keys.plugRequest(this.host, portId) },
     ];
     if (unplug.slot) {
       const slotKey = keys.vhost(this.host, unplug.slot.physnet, unplug.slot.vhostId);

@@ -47,7 +47,7 @@ export function planUnplug(view: PortView): UnplugPlan {
   const k = portKeyNames(view.host.host, portId);
   const port = portKeysOf(view);
   const held = view.host.slotsHeldBy(portId);
-  if (!port.bindPort && !port.action && !port.status && held.length === 0) {
+  if (!port.bindPort && !port.action && !port.status && !port.plugRequest && held.length === 0) {
     return { kind: 'none', result: 'not_found' };
   }
   if (port.bindPort) {
@@ -71,6 +71,7 @@ export function planUnplug(view: PortView): UnplugPlan {
     operations: [
       ...(port.action ? [{ delete: k.action }] : []),
       ...(port.status ? [{ delete: k.status }] : []),
+      ...(port.plugRequest ? [{ delete: k.plugRequest }] : []),
       ...held.map((slot): Operation => ({ put: slot.key, value: FREE })),
     ],
   };

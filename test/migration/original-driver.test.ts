@@ -13,7 +13,6 @@ import { computeHost } from '../agent/host-fixture.js';
 import type { ComputeHostFixture } from '../agent/host-fixture.js';
 import { waitFor } from '../harness/wait.js';
 import { bigHost } from '../layout/big-host.js';
-import { Announcer } from './announcer.js';
 
 const flat = (physnet: string) => ({ network_type: 'flat', physical_network: physnet });
 
@@ -256,71 +255,20 @@ describe('the original driver with our agent (real agent process, emulator, etcd
     assert.equal(bound, total);
   };
 
-  // Today our agent can answer before the original driver's watch is open, at any
-  // concurrency (SYSTEM.md §4.1); these become plain tests once the agent re-announces.
+  // Our agent can answer before the original driver's watch is open, at any concurrency
+  // (SYSTEM.md §4.1): it re-announces `up` for requests without our service's marker.
   for (const workers of [1, 8, 32]) {
-    test(
-      `concurrency ${workers}: every bind is bound`,
-      { todo: 'needs the agent to re-announce up (issue 15)' },
-      async (t) => {
-        await assertAllBound(t, { label: `c${workers}`, workers, total: TOTAL });
-      },
-    );
+    test(`concurrency ${workers}: every bind is bound`, async (t) => {
+      await assertAllBound(t, { label: `c${workers}`, workers, total: TOTAL });
+    });
   }
 
   // The worst case, made deterministic: every watch opens only after the agent's up.
-  test(
-    'a driver whose watch opens after the agent answered still binds',
-    { todo: 'needs the agent to re-announce up (issue 15)' },
-    async (t) => {
-      await assertAllBound(t, {
-        label: 'late',
-        workers: 8,
-        total: 16,
-        options: {
-          beforeWatch: async ({ host, portId }) => {
-            await waitFor(`port_status of ${portId} = up`, async () => {
-              return (await store.get(keys.portStatus(host, portId)))?.value === 'up';
-            });
-          },
-        },
-      });
-    },
-  );
-});
-
-describe('the original driver with our agent plus the re-announce design (test sidecar)', () => {
-  let etcd: EtcdServer;
-  let store: EtcdStore;
-  let node: ComputeHostFixture;
-  let announcer: Announcer;
-
-  before(async () => {
-    etcd = await EtcdServer.launch();
-    store = etcd.connectStore();
-    const big = bigHost(2, 32);
-    const { config } = planHostLayout({
-      mappings: big.mappings,
-      custom: { layout: parseCustomLayout(big.yaml, 'big.yaml'), file: 'big.yaml' },
-    });
-    node = await computeHost({ store, etcd: etcd.endpoint, host: 'mixed-2', config });
-    await node.startAgent();
-    announcer = new Announcer(store, node.host);
-    await announcer.start();
-  });
-
-  after(async () => {
-    await announcer?.stop();
-    await node?.stop();
-    store?.close();
-    await etcd?.dispose();
-  });
-
-  test('a driver whose watch opens only after the agent answered binds every port', async (t) => {
-    const { bound, lost } = await bindMany(etcd, node, {
+  test('a driver whose watch opens after the agent answered still binds', async (t) => {
+    await assertAllBound(t, {
       label: 'late',
       workers: 8,
-      total: 32,
+      total: 16,
       options: {
         beforeWatch: async ({ host, portId }) => {
           await waitFor(`port_status of ${portId} = up`, async () => {
@@ -329,16 +277,5 @@ describe('the original driver with our agent plus the re-announce design (test s
         },
       },
     });
-    t.diagnostic(
-      `late watch: ${bound} of 32 bound; ${announcer.writes} re-announce writes for ${announcer.scheduled} plugs (each port was unplugged right after its bind, which ends its schedule)`,
-    );
-    assert.deepEqual(lost, []);
-    assert.ok(announcer.writes >= 32, 'every bind needed at least one re-announce');
-  });
-
-  test('concurrency 8: every bind is bound', async (t) => {
-    const { bound, lost } = await bindMany(etcd, node, { label: 'c8', workers: 8, total: TOTAL });
-    t.diagnostic(`concurrency 8 with re-announce: ${bound} of ${TOTAL} bound`);
-    assert.deepEqual(lost, []);
   });
 });

@@ -205,6 +205,7 @@ describe('bind state machine (pure step function)', () => {
     assert.equal(only(freed, 'rolled-back').slotKey, keys.vhost(HOST, 'phys1', 0));
     assert.equal(model.get(keys.vhost(HOST, 'phys1', 0)), 'None');
     assert.equal(model.get(keys.bindPort(HOST, 'p')), undefined);
+    assert.equal(model.get(keys.plugRequest(HOST, 'p')), undefined, 'the marker goes with it');
   });
 
   test('an unplug left without bind_port is waited for briefly, then replaced', () => {

@@ -206,6 +206,8 @@ describe('HTTP API: operators', () => {
       (JSON.parse(stored?.value ?? '{}') as { mac_address?: string }).mac_address,
       port.mac,
     );
+    // The plug request carries our service's marker: the agent need not re-announce its up.
+    assert.equal((await store.get(keys.plugRequest('api-1', port.id)))?.value, 'networking-spp');
     const none = await server.post(
       '/v1/ml2/bind',
       bindBody({ id: 'None', mac: port.mac }, 'api-1'),

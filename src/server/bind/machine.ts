@@ -420,6 +420,7 @@ function rollback(
           { put: target.slotKey, value: FREE },
           { delete: k.bindPort },
           { delete: k.action },
+          { delete: k.plugRequest },
         ],
         failureReads: 'port',
       },

@@ -1,7 +1,7 @@
 import { keys } from '../../etcd/keys.js';
 import type { Condition, Operation } from '../../etcd/store.js';
 import type { BindPort } from '../../etcd/values.js';
-import { FREE, encodeJson } from '../../etcd/values.js';
+import { FREE, PLUG_REQUEST_MARKER, encodeJson } from '../../etcd/values.js';
 import type { HostState, PortKeys, Slot, Stored } from '../../snapshot/model.js';
 import { heldBy, isUp, valueOf } from '../../snapshot/model.js';
 
@@ -22,7 +22,14 @@ export function portKeyNames(host: string, portId: string) {
     bindPort: keys.bindPort(host, portId),
     action: keys.action(host, portId),
     status: keys.portStatus(host, portId),
+    /** Our marker: this plug request is the service's (the agent need not re-announce `up`). */
+    plugRequest: keys.plugRequest(host, portId),
   };
+}
+
+/** The marker write that goes with every plug request this service makes. */
+function markRequest(k: ReturnType<typeof portKeyNames>): Operation {
+  return { put: k.plugRequest, value: PLUG_REQUEST_MARKER };
 }
 
 /** Guard "this key is still exactly as I read it" (absent stays absent). */
@@ -164,6 +171,7 @@ export function planBind(view: PortView, wanted: Wanted, context: PlanContext): 
       ],
       operations: [
         { put: k.action, value: 'plug' },
+        markRequest(k),
         ...(port.status ? [{ delete: k.status }] : []),
         ...extras.operations,
       ],
@@ -221,6 +229,7 @@ function planFreshWrite(
       ...(target ? [] : [{ put: chosen.key, value: portId }]),
       { put: k.bindPort, value },
       { put: k.action, value: 'plug' },
+      markRequest(k),
       ...statusCleanup,
       ...released.operations,
     ],

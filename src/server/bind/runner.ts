@@ -42,6 +42,7 @@ function hostReads(host: string, portId: string): Read[] {
     { get: k.bindPort },
     { get: k.action },
     { get: k.status },
+    { get: k.plugRequest },
   ];
 }
 
