@@ -4,7 +4,17 @@ import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'python/', 'coverage/', 'release/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'python/',
+      'coverage/',
+      'release/',
+      '.scratch/',
+      '.test-tmp/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,7 +2,7 @@
 # The project's whole test suite: dependencies, lint, format, type check, then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-system-deps.sh etcd neutron release pyyaml
+bash scripts/ensure-system-deps.sh etcd neutron release pyyaml placement keystone
 bash scripts/ensure-node-deps.sh
 echo "== lint and format" >&2
 npx eslint . >&2

@@ -80,6 +80,11 @@ export const keys = {
    * transactions, so that two builds of one host cannot interleave.
    */
   buildLock: (host: string) => `${ROOT}build_lock/${hostSegment(host)}`,
+  /**
+   * New in this project: held (with a lease) by the one binding-service instance that keeps
+   * Placement's inventory in sync; the others wait for it to lapse.
+   */
+  placementLeader: () => `${ROOT}placement_leader`,
   /** `<ROOT><kind>/<host>/`: every key of one family for one host. */
   hostPrefix: (kind: KeyKind, host: string) => `${ROOT}${kind}/${hostSegment(host)}/`,
 };

@@ -49,6 +49,15 @@ export const agentKindSchema = z.object({
 });
 export type AgentKindRecord = z.infer<typeof agentKindSchema>;
 
+/** The Placement sync leader's record under `placement_leader` (a new key, on a lease). */
+export const placementLeaderSchema = z.object({
+  id: z.string().min(1),
+  hostname: z.string(),
+  pid: z.number().int(),
+  since: z.string(),
+});
+export type PlacementLeader = z.infer<typeof placementLeaderSchema>;
+
 /** Decodes a JSON value read from `key`; a bad value is an InputError naming the key. */
 export function decodeJson<S extends z.ZodType>(schema: S, raw: string, key: string): z.infer<S> {
   let document: unknown;

@@ -57,6 +57,8 @@ export interface ServiceApi {
   /** etcd reachable and the watch's state; throws when etcd cannot be reached. */
   health(): Promise<Record<string, string>>;
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** The Placement inventory sync's state, or `{ enabled: false }`. */
+  placement?: () => unknown;
 }
 
 /** How often one client's refused token is logged (per reason), at most. */
@@ -174,6 +176,7 @@ function viewRoutes(app: FastifyInstance, api: ServiceApi): void {
         .send({ status: 'error', etcd: 'unreachable', detail: errorMessage(error) });
     }
   });
+  app.get('/v1/placement', async () => api.placement?.() ?? { enabled: false });
   app.get('/metrics', async (_request, reply) => {
     if (!api.metrics)
       return reply.code(404).send({ error: 'not_found', detail: 'metrics disabled' });

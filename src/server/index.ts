@@ -17,6 +17,8 @@ import { checkAuth } from './options.js';
 import { RevisionClock } from './revision-clock.js';
 import { fullSync } from './sync/execute.js';
 import { Unbinder } from './unbind.js';
+import { createPlacementService } from '../placement/service.js';
+import { SnapshotCapacitySource } from '../placement/snapshot-source.js';
 
 /**
  * How long start-up retries reading etcd (a member electing a leader, etcd starting after
@@ -55,6 +57,8 @@ interface Parts {
   metrics: ServerMetrics;
   clock: RevisionClock;
   api: ServiceApi;
+  /** What GET /v1/placement shows (set once the sync starts). */
+  placementStatus: { current: (() => unknown) | undefined };
   watching: Promise<void>;
   stopWatching: AbortController;
 }
@@ -94,7 +98,9 @@ function assemble(
     metrics,
     logger,
   };
+  const placementStatus: Parts['placementStatus'] = { current: undefined };
   const api: ServiceApi = {
+    placement: () => placementStatus.current?.() ?? { enabled: false },
     bind: (request) => binds.bind(request),
     unbind: (portId, host) => unbinder.unbind(portId, host),
     sync: (ports, syncOptions) => fullSync(syncDeps, ports, syncOptions),
@@ -109,7 +115,7 @@ function assemble(
     },
     metrics: () => metrics.render(),
   };
-  return { store, snapshot, binds, metrics, clock, api, stopWatching };
+  return { store, snapshot, binds, metrics, clock, api, placementStatus, stopWatching };
 }
 
 /** Loads the snapshot (retrying transient etcd errors until the start timeout), starts its watch. */
@@ -150,7 +156,9 @@ export async function startServer(
     if (ownStore) store.close();
     throw error;
   }
+  const placement = startPlacement(options, parts, logger);
   const stopParts = async () => {
+    await placement?.stop();
     await parts.binds.stop();
     parts.stopWatching.abort();
     await parts.watching;
@@ -195,6 +203,29 @@ export async function startServer(
     snapshot: parts.snapshot,
     binds: parts.binds,
     close,
+  };
+}
+
+/**
+ * The Placement inventory sync beside the binds (never in their path), on the service's own
+ * snapshot of the hosts; undefined when `[spp_placement] enabled` is false.
+ */
+function startPlacement(options: ServerOptions, parts: Parts, logger: Logger) {
+  if (!options.placement?.enabled) return undefined;
+  const service = createPlacementService(options.placement, {
+    store: parts.store,
+    logger,
+    registry: parts.metrics.registry,
+    source: new SnapshotCapacitySource(parts.snapshot, logger),
+  });
+  parts.placementStatus.current = () => service.status();
+  const controller = new AbortController();
+  const done = service.run(controller.signal);
+  return {
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
   };
 }
 

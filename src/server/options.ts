@@ -5,6 +5,8 @@ import { booleanOption, integerOption, secondsOption, stringOption } from '../co
 import { OptionReader } from '../config/reader.js';
 import type { EtcdSettings } from '../etcd/connection.js';
 import { InputError } from '../util/errors.js';
+import type { PlacementOptions } from '../placement/options.js';
+import { PLACEMENT_REGISTRY, placementOptionsFromIni } from '../placement/options.js';
 
 /** Section of the neutron config files that holds the binding service's own options. */
 export const SERVER_SECTION = 'spp_server';
@@ -30,6 +32,8 @@ export interface ServerOptions {
   /** On SIGTERM, how long in-flight binds may still run before they are rolled back (ms). */
   shutdownGraceMs: number;
   etcd: EtcdSettings;
+  /** The Placement inventory sync (off unless `[spp_placement] enabled`). */
+  placement?: PlacementOptions;
 }
 
 export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1';
@@ -87,6 +91,7 @@ export const SERVER_OPTIONS = {
 export const SERVER_REGISTRY: readonly OptionDef[] = [
   ...Object.values(SERVER_OPTIONS),
   ...Object.values(ETCD_OPTIONS),
+  ...PLACEMENT_REGISTRY,
 ];
 
 /**
@@ -109,6 +114,7 @@ export function serverOptionsFromIni(ini: IniOptions): ServerOptions {
     requireEtcdAgent: reader.value(o.requireEtcdAgent),
     shutdownGraceMs: (reader.get(o.shutdownGrace) ?? bindTimeout + 5) * 1000,
     etcd: etcdSettingsFromOptions(reader),
+    placement: placementOptionsFromIni(ini, SERVER_REGISTRY),
   };
 }
 
