@@ -20,6 +20,7 @@ import { noAgentMetrics } from './metrics.js';
 import type { AgentOptions } from './options.js';
 import { HostWork } from './reconcile-host.js';
 import { SppProblems } from './reconcile-vf.js';
+import { SppHealth } from './spp-health.js';
 import { SppView } from './spp-view.js';
 
 /** Extra work that runs beside the agent (e.g. the heartbeat to Neutron). */
@@ -84,11 +85,18 @@ function assemble(
     metrics,
     (portId, bindPort, revision) => announcer.reportedUp(portId, bindPort, revision),
   );
+  let liveness: Liveness | undefined;
+  const health = new SppHealth((state) => {
+    metrics.sppReachable(state.state === 'ok');
+    if (state.state === 'ok') logger.info('SPP reachable again; binds on this host accepted');
+    else logger.warn({ problem: state.problem }, 'SPP unreachable; binds on this host refused');
+    liveness?.nudge();
+  });
   const sppDeps = {
     spp,
     dialect,
     view: new SppView(),
-    problems: new SppProblems(logger, metrics),
+    problems: new SppProblems(logger, metrics, health),
     metrics,
     logger,
   };
@@ -111,9 +119,10 @@ function assemble(
       pid: process.pid,
       physnets: current ? physnetVhosts(current) : {},
       ...(dialect.value ? { dialect: dialect.value } : {}),
+      spp: health.record(),
     };
   };
-  const liveness = new Liveness(
+  liveness = new Liveness(
     store,
     ownWriteWatch(snapshot, options.host, metrics),
     options.livenessTtlS,

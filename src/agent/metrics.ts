@@ -7,6 +7,8 @@ export interface AgentMetrics {
   sppCtlError(process: string): void;
   watchRestart(reason: 'silent' | 'resync'): void;
   pluggedPorts(count: number): void;
+  /** Whether the agent reaches spp-ctl and every spp_vf (binds are refused while it does not). */
+  sppReachable(ok: boolean): void;
 }
 
 export const noAgentMetrics: AgentMetrics = {
@@ -15,4 +17,5 @@ export const noAgentMetrics: AgentMetrics = {
   sppCtlError: () => undefined,
   watchRestart: () => undefined,
   pluggedPorts: () => undefined,
+  sppReachable: () => undefined,
 };

@@ -17,6 +17,7 @@ export class PrometheusAgentMetrics implements AgentMetrics {
   private readonly sppErrors: Counter<'process'>;
   private readonly watchRestarts: Counter<'reason'>;
   private readonly plugged: Gauge;
+  private readonly reachable: Gauge;
 
   constructor(host: string) {
     const registers = [this.registry];
@@ -58,6 +59,12 @@ export class PrometheusAgentMetrics implements AgentMetrics {
       help: 'Ports currently plugged on this host',
       registers,
     });
+    this.reachable = new Gauge({
+      name: 'spp_agent_spp_reachable',
+      help: '1 while the agent reaches spp-ctl and every spp_vf, 0 while it does not (binds on the host are then refused as spp_unreachable)',
+      registers,
+    });
+    this.reachable.set(1);
   }
 
   portAction(action: 'plug' | 'unplug', result: 'ok' | 'error', seconds: number): void {
@@ -79,6 +86,10 @@ export class PrometheusAgentMetrics implements AgentMetrics {
 
   pluggedPorts(count: number): void {
     this.plugged.set(count);
+  }
+
+  sppReachable(ok: boolean): void {
+    this.reachable.set(ok ? 1 : 0);
   }
 
   /** Serves the registry on `address:port`; resolves with the bound port. */

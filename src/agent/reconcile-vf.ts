@@ -11,6 +11,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { VhostWiring } from '../layout/wiring.js';
 import type { ActualVhost, SppCall } from './plan.js';
 import { actualAfter, planBuild, planVhost, readActualVhost } from './plan.js';
+import { SppHealth } from './spp-health.js';
 import type { SppView } from './spp-view.js';
 
 /** Why a key runs: start-up, an etcd change, the periodic full comparison, a retry. */
@@ -33,10 +34,13 @@ export class SppProblems {
   constructor(
     private readonly logger: Logger,
     private readonly metrics: AgentMetrics,
+    /** Reachability of the spp_vf processes, which the liveness record carries. */
+    readonly health: SppHealth = new SppHealth(),
   ) {}
 
   failed(processName: string, error: unknown, vhostId?: number): void {
     this.metrics.sppCtlError(processName);
+    if (processName.startsWith('vf:')) this.health.failed(processName, error);
     const message = errorMessage(error);
     if (!this.processes.report(processName, message)) return;
     this.logger.warn(
@@ -46,6 +50,7 @@ export class SppProblems {
   }
 
   recovered(processName: string): void {
+    if (processName.startsWith('vf:')) this.health.recovered(processName);
     if (this.processes.clear(processName)) {
       this.logger.info({ process: processName }, 'spp-ctl requests succeed again');
     }

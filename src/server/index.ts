@@ -86,6 +86,7 @@ function assemble(
   const binds = new BindService(store, snapshot, logger, metrics, {
     bindTimeoutMs: options.bindTimeoutMs,
     requireEtcdAgent: options.requireEtcdAgent,
+    ...(options.socketDir !== undefined ? { socketDir: options.socketDir } : {}),
     ...deps.binder,
   });
   const unbinder = new Unbinder(store, snapshot, logger, metrics);

@@ -26,7 +26,7 @@ function context(extra: Partial<BindContext> = {}): BindContext {
       host: HOST,
       segments: [{ id: 'seg', network_type: 'flat', physical_network: 'phys1' }],
     },
-    requireEtcdAgent: true,
+    requireEtcdAgent: 'true',
     deadline: NOW + 20_000,
     bindTimeoutMs: 20_000,
     reserved: { has: () => false },
@@ -121,7 +121,7 @@ describe('bind state machine (pure step function)', () => {
     const withoutGate = step(
       initialState,
       viewEvent(host(), false),
-      context({ requireEtcdAgent: false }),
+      context({ requireEtcdAgent: 'false' }),
     );
     assert.ok(!only(withoutGate, 'txn').conditions.some((c) => 'present' in c));
   });
