@@ -85,12 +85,13 @@ function assemble(
     metrics,
     (portId, bindPort, revision) => announcer.reportedUp(portId, bindPort, revision),
   );
-  let liveness: Liveness | undefined;
+  // The health tells the liveness key at once when SPP's reachability changes.
+  const livenessRef: { current?: Liveness } = {};
   const health = new SppHealth((state) => {
     metrics.sppReachable(state.state === 'ok');
     if (state.state === 'ok') logger.info('SPP reachable again; binds on this host accepted');
     else logger.warn({ problem: state.problem }, 'SPP unreachable; binds on this host refused');
-    liveness?.nudge();
+    livenessRef.current?.nudge();
   });
   const sppDeps = {
     spp,
@@ -122,13 +123,14 @@ function assemble(
       spp: health.record(),
     };
   };
-  liveness = new Liveness(
+  const liveness = new Liveness(
     store,
     ownWriteWatch(snapshot, options.host, metrics),
     options.livenessTtlS,
     record,
     logger,
   );
+  livenessRef.current = liveness;
   return { snapshot, layout, controller, liveness, record, announcer };
 }
 
