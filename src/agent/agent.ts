@@ -58,6 +58,38 @@ function freeVhosts(host: HostState, layout: AgentLayout | undefined): Record<st
   return free;
 }
 
+/** SPP's reachability: logged and counted when it changes, and told to the liveness key at once. */
+function sppHealth(logger: Logger, metrics: AgentMetrics, changed: () => void): SppHealth {
+  return new SppHealth((state) => {
+    metrics.sppReachable(state.state === 'ok');
+    if (state.state === 'ok') logger.info('SPP reachable again; binds on this host accepted');
+    else logger.warn({ problem: state.problem }, 'SPP unreachable; binds on this host refused');
+    changed();
+  });
+}
+
+/** The liveness record: who runs, what the layout offers, whether SPP answers. */
+function recordSource(
+  host: string,
+  layout: LayoutTracker,
+  dialect: DialectState,
+  health: SppHealth,
+): () => AgentRecord {
+  const startedAt = new Date().toISOString();
+  return () => {
+    const current = layout.current;
+    return {
+      host,
+      version: VERSION,
+      started_at: startedAt,
+      pid: process.pid,
+      physnets: current ? physnetVhosts(current) : {},
+      ...(dialect.value ? { dialect: dialect.value } : {}),
+      spp: health.record(),
+    };
+  };
+}
+
 /** The agent's parts, wired: each is given what it needs and nothing else. */
 function assemble(
   options: AgentOptions,
@@ -85,14 +117,8 @@ function assemble(
     metrics,
     (portId, bindPort, revision) => announcer.reportedUp(portId, bindPort, revision),
   );
-  // The health tells the liveness key at once when SPP's reachability changes.
   const livenessRef: { current?: Liveness } = {};
-  const health = new SppHealth((state) => {
-    metrics.sppReachable(state.state === 'ok');
-    if (state.state === 'ok') logger.info('SPP reachable again; binds on this host accepted');
-    else logger.warn({ problem: state.problem }, 'SPP unreachable; binds on this host refused');
-    livenessRef.current?.nudge();
-  });
+  const health = sppHealth(logger, metrics, () => livenessRef.current?.nudge());
   const sppDeps = {
     spp,
     dialect,
@@ -110,19 +136,7 @@ function assemble(
     logger,
     { reconcileIntervalMs: options.reconcileIntervalMs, retryMaxMs: options.retryMaxMs },
   );
-  const startedAt = new Date().toISOString();
-  const record = (): AgentRecord => {
-    const current = layout.current;
-    return {
-      host: options.host,
-      version: VERSION,
-      started_at: startedAt,
-      pid: process.pid,
-      physnets: current ? physnetVhosts(current) : {},
-      ...(dialect.value ? { dialect: dialect.value } : {}),
-      spp: health.record(),
-    };
-  };
+  const record = recordSource(options.host, layout, dialect, health);
   const liveness = new Liveness(
     store,
     ownWriteWatch(snapshot, options.host, metrics),

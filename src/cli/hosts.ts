@@ -143,7 +143,7 @@ async function hostPorts(flags: PortsFlags & { host: string }): Promise<void> {
   const read = await withStore(flags, (store) => readHost(store, flags.host));
   const state = read.host;
   if (!state.configuration)
-    throw new InputError(`--host ${flags.host}: the host has no SPP configuration in etcd`);
+    throw new InputError(`host ${flags.host} has no SPP configuration in etcd`);
   const summary = summarizeHost(state, read.revision);
   const rows = portRows(state, summary).filter((row) => !flags.port || row.portId === flags.port);
   if (flags.json) {

@@ -9,6 +9,7 @@ import { heldBy, valueOf } from '../../src/snapshot/model.js';
 import { decideHost, selectSegment } from '../../src/server/bind/decide.js';
 import type { Plan, PortView, Wanted } from '../../src/server/bind/plan.js';
 import { planBind } from '../../src/server/bind/plan.js';
+import { planUnplug } from '../../src/server/unbind.js';
 import type { BindRequest } from '../../src/server/bind/types.js';
 import { KvModel } from '../harness/kv-model.js';
 
@@ -356,5 +357,24 @@ describe('bind planning (pure): host checks', () => {
       ),
       undefined,
     );
+  });
+});
+
+describe('unplug planning (pure)', () => {
+  test('an unplug request removes our plug marker with it (an original agent would leave it)', () => {
+    const model = freshHost({
+      [keys.vhost(HOST, 'phys1', 0)]: 'p',
+      [keys.bindPort(HOST, 'p')]: encodeJson({ mac_address: 'fa:16:3e:00:00:01', vhost_id: 0 }),
+      [keys.action(HOST, 'p')]: 'plug',
+      [keys.portStatus(HOST, 'p')]: 'up',
+      [keys.plugRequest(HOST, 'p')]: 'networking-spp',
+    });
+    const unplug = planUnplug(view(model, 'p'));
+    assert.equal(unplug.kind, 'txn');
+    assert.equal(unplug.kind === 'txn' && unplug.result, 'unplug_requested');
+    assert.ok(unplug.kind === 'txn' && model.txn(unplug.conditions, unplug.operations));
+    assert.equal(model.get(keys.action(HOST, 'p')), 'unplug');
+    assert.equal(model.get(keys.plugRequest(HOST, 'p')), undefined);
+    assert.equal(model.get(keys.vhost(HOST, 'phys1', 0)), 'p', 'the agent frees the slot');
   });
 });

@@ -89,6 +89,8 @@ describe('SPP health in liveness, and a guarded host destroy, with a real agent 
     assert.equal(listed?.agent.state, 'alive');
     assert.equal(listed?.agent.spp, 'unreachable');
     assert.match(listed?.agent.sppProblem ?? '', /spp_vf 1/);
+    const metrics = await client.get<string>('/metrics');
+    assert.match(metrics.body, new RegExp(`spp_server_spp_reachable\\{host="${HOST}"\\} 0`));
     const table = await runCli(['hosts', '--etcd', stack.etcd!.endpoint]);
     assert.match(table.stdout, new RegExp(`${HOST} +alive, SPP unreachable +networking-spp`));
 
@@ -96,6 +98,8 @@ describe('SPP health in liveness, and a guarded host destroy, with a real agent 
     await waitFor('the agent reports SPP reachable', async () => {
       return (await sppState())?.state === 'ok';
     });
+    const back = await client.get<string>('/metrics');
+    assert.match(back.body, new RegExp(`spp_server_spp_reachable\\{host="${HOST}"\\} 1`));
     const port = newPort();
     const bound = await bind(port);
     assert.equal(bound.bound, true, bound.detail);
