@@ -103,6 +103,20 @@ describe('bind state machine (pure step function)', () => {
     });
   });
 
+  test('the socket is in [spp_server] vhost_socket_dir when set', () => {
+    const model = host();
+    const ctx = context({ socketDir: '/var/lib/spp/vhost' });
+    const claimed = step(initialState, viewEvent(model, false), ctx);
+    const waiting = step(claimed.state, commit(model, claimed), ctx);
+    const up = step(
+      waiting.state,
+      { type: 'key', key: keys.portStatus(HOST, 'p'), change: 'put', raw: 'up', now: NOW },
+      ctx,
+    );
+    const outcome = doneOutcome(up);
+    assert.equal(outcome.bound && outcome.vif_details.vhostuser_socket, '/var/lib/spp/vhost/sock0');
+  });
+
   test('the claim transaction keeps its guards: agent alive, layout unchanged', () => {
     const model = host();
     const claimed = step(initialState, viewEvent(model, false), context());

@@ -147,6 +147,30 @@ describe('networking-spp server (process)', () => {
 });
 
 describe('networking-spp hosts / ports', () => {
+  it('lists an agent whose host has no layout, saying what is missing', async () => {
+    const record = {
+      host: 'compute1',
+      version: '0.1.0',
+      started_at: '2026-12-02T00:00:00Z',
+      pid: 1,
+      physnets: {},
+    };
+    await store.put(keys.agent('compute1'), JSON.stringify(record));
+    try {
+      const listed = await run(process.execPath, [BIN, 'hosts', '--etcd', etcd.endpoint]);
+      assert.match(
+        listed.stdout,
+        /\ncompute1\s+alive\s+networking-spp\s+0\.1\.0\s+\(no layout\)\n/,
+      );
+      assert.match(
+        listed.stdout,
+        /problem on compute1: no SPP layout: \/spp\/openstack\/configuration\/compute1 is absent although an agent runs for this host name/,
+      );
+    } finally {
+      await store.deleteAtomically([keys.agent('compute1')], []);
+    }
+  });
+
   it('shows hosts and the ports on a host as tables', async () => {
     const host = await startComputeHost({
       store,

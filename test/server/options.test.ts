@@ -46,6 +46,19 @@ describe('[spp_server] options', () => {
     checkAuth(options);
   });
 
+  it('reads vhost_socket_dir (absolute, trailing slashes dropped) and refuses a relative one', () => {
+    const read = (value: string) =>
+      serverOptionsFromIni(
+        IniOptions.fromText(`[spp_server]\nvhost_socket_dir = ${value}\n`, 'neutron.conf'),
+      ).socketDir;
+    assert.equal(read('/var/lib/spp/vhost/'), '/var/lib/spp/vhost');
+    assert.equal(read('/tmp'), '/tmp');
+    assert.throws(
+      () => read('run/vhost'),
+      /neutron.conf: \[spp_server\] vhost_socket_dir = "run\/vhost": must be an absolute directory/,
+    );
+  });
+
   it('names file, section, option and value on bad input', () => {
     assert.throws(
       () =>
