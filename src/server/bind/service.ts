@@ -137,6 +137,9 @@ export class BindService {
       duration_ms: Math.round(seconds * 100_000) / 100,
       etcd_requests: counter.requests,
       agent_wait_ms: Math.round(counter.waitMs * 100) / 100,
+      ...(request.activeHost !== undefined
+        ? { binding: 'inactive', active_host: request.activeHost }
+        : {}),
       ...(outcome.bound ? {} : { detail: outcome.detail }),
     };
     if (outcome.bound || outcome.reason !== 'error') this.logger.info(line, 'bind');
