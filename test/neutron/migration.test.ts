@@ -238,7 +238,14 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
   /** Creates B's binding and checks B programmed, A unchanged (frames still reach A). */
   const prepare = async (port: NeutronPort, from: string, to: string, physnet: Physnet) => {
     const vhostA = await assertPluggedOn(port, from, physnet);
+    const mark = serviceLogs.length;
     const binding = await timed(figures.create, () => api.createBinding(port.id, to));
+    // The driver told the service it binds an additional binding, not a host change.
+    const bindLine = serviceLogs
+      .slice(mark)
+      .find((l) => l.msg === 'bind' && l.port_id === port.id && l.host === to);
+    assert.equal(bindLine?.binding, 'inactive');
+    assert.equal(bindLine?.active_host, from);
     assert.equal(binding.status, 'INACTIVE');
     assert.equal(binding.vif_type, 'vhostuser');
     const vhostB = await assertPluggedOn(port, to, physnet);
@@ -253,8 +260,15 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
 
   /** Activates B and checks A cleaned, B still plugged, the port ACTIVE on B. */
   const activate = async (port: NeutronPort, from: string, to: string, physnet: Physnet) => {
+    const mark = serviceLogs.length;
     const active = await timed(figures.activate, () => api.activateBinding(port.id, to));
     assert.equal(active.status, 'ACTIVE');
+    // The driver's activation call did it (not a later sync).
+    const line = serviceLogs.slice(mark).find((l) => l.msg === 'activate' && l.port_id === port.id);
+    assert.deepEqual(
+      [line?.host, line?.previous_host, line?.result, line?.previous_result],
+      [to, from, 'bound', 'unplug_requested'],
+    );
     await waitCleaned(port, from, physnet);
     await assertPluggedOn(port, to, physnet);
     const now = await waitFor(
@@ -325,7 +339,22 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
     await prepare(port, 'compute-1', 'compute-2', 'phys1');
     await activate(port, 'compute-1', 'compute-2', 'phys1');
     // Nova's rollback: activate the source binding again, delete the destination one.
+    const mark = serviceLogs.length;
     await api.activateBinding(port.id, 'compute-1');
+    // The driver unbinds B at once (its binding is no longer active).
+    assert.ok(
+      serviceLogs
+        .slice(mark)
+        .some(
+          (l) =>
+            l.msg === 'unbind' &&
+            l.port_id === port.id &&
+            l.host === 'compute-2' &&
+            l.result === 'unplug_requested',
+        ),
+      'unbind of compute-2 from the activation',
+    );
+    assert.equal((await api.getPort(port.id))?.status, 'DOWN');
     await waitCleaned(port, 'compute-2', 'phys1');
     await api.deleteBinding(port.id, 'compute-2');
     // ML2 leaves the re-activated binding unbound; the next port update binds it again.
