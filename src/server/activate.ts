@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { errorMessage } from '../util/errors.js';
 import type { BindService } from './bind/service.js';
@@ -19,6 +20,7 @@ export async function activate(
   request: BindRequest,
   previousHost: string,
 ): Promise<ActivateOutcome> {
+  const started = performance.now();
   const [bound, previous] = await Promise.all([
     binds.bind(request),
     unbinder
@@ -37,6 +39,7 @@ export async function activate(
     result: bound.bound ? 'bound' : bound.reason,
     vhost_id: bound.bound ? bound.vhost_id : null,
     previous_result: previous.result,
+    duration_ms: Math.round((performance.now() - started) * 100) / 100,
   };
   if (bound.bound && previous.result !== 'error') logger.info(line, 'activate');
   else logger.warn({ ...line, ...detailOf(bound) }, 'activate');

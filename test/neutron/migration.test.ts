@@ -142,6 +142,8 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
       const { readFile } = await import('node:fs/promises');
       const text = await readFile(neutron.logFile, 'utf8').catch(() => '');
       const lines = text.split('\n');
+      const pattern = process.env.MIGRATION_TEST_NEUTRON_LOG;
+      if (pattern !== '1') console.log(lines.filter((line) => line.includes(pattern)).join('\n'));
       const at = lines.findIndex((line) => line.includes('Traceback'));
       if (at >= 0) console.log(lines.slice(Math.max(0, at - 5), at + 60).join('\n'));
     }
