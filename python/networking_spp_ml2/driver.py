@@ -50,6 +50,7 @@ class SppMechanismDriver(api.MechanismDriver):
         collect_ports=None,
         active_binding_host=None,
         port_provisioned=None,
+        collect_down=None,
     ):
         super().__init__()
         self._conf = conf if conf is not None else cfg.CONF
@@ -59,6 +60,7 @@ class SppMechanismDriver(api.MechanismDriver):
         # Test seams: the port's ACTIVE binding host, and "the port is plugged, set it ACTIVE".
         self._active_binding_host = active_binding_host
         self._port_provisioned = port_provisioned
+        self._collect_down = collect_down
         self._logged = log_once.LogOnce()
         self._held_off = {}  # (port id, host) -> monotonic time the hold-off ends
         self._held_off_lock = threading.Lock()
@@ -304,7 +306,8 @@ class SppMechanismDriver(api.MechanismDriver):
                 answer.get("detail"),
             )
             return
-        (self._port_provisioned or _provisioning_complete)(context, port_id)
+        plugin_context = getattr(context, "_plugin_context", None)
+        (self._port_provisioned or _provisioning_complete)(plugin_context, port_id)
         previous = answer.get("previous") or {}
         LOG.info(
             "SPP activated port %s on host %s (vhost %s); host %s: %s",
@@ -360,7 +363,48 @@ class SppMechanismDriver(api.MechanismDriver):
             )
             return None
         LOG.info("SPP sync of %d ports: %s", len(ports), sync.summary(answer))
+        self._repair_down(ports)
         return answer
+
+    def _repair_down(self, ports):
+        """Sets ACTIVE the ports left DOWN by an activation the service did not confirm.
+
+        For each port DOWN on its active binding of this driver, the service is asked for an
+        ordinary, idempotent bind on that host (answered at once when it is plugged and up,
+        plugged again otherwise); once bound the port's L2 provisioning is completed.
+        """
+        try:
+            down = (self._collect_down or sync.collect_down_active)(ports)
+        except Exception:
+            LOG.exception("SPP sync: cannot list the DOWN ports")
+            return
+        for port in down:
+            body = {
+                "port": {"id": port["id"], "mac_address": port["mac_address"]},
+                "host": port["host"],
+                "segments": [port["segment"]],
+            }
+            answer, error = _ask(self._client.bind, body)
+            if error is not None or answer.get("bound") is not True:
+                reason = error.reason if error is not None else answer.get("reason")
+                LOG.warning(
+                    "SPP sync: port %s is DOWN on host %s and not plugged there (%s)",
+                    port["id"],
+                    port["host"],
+                    reason,
+                )
+                continue
+            try:
+                (self._port_provisioned or _provisioning_complete)(None, port["id"])
+            except Exception:
+                LOG.exception("SPP sync: cannot set port %s ACTIVE", port["id"])
+                continue
+            LOG.info(
+                "SPP sync: port %s plugged on host %s (vhost %s) was DOWN; set ACTIVE",
+                port["id"],
+                port["host"],
+                answer.get("vhost_id"),
+            )
 
 
 def _ask(call, *args):
@@ -401,7 +445,7 @@ def _active_binding_host(context):
     return None
 
 
-def _provisioning_complete(context, port_id):
+def _provisioning_complete(plugin_context, port_id):
     """Sets the port ACTIVE the way ML2 does once its L2 wiring is done.
 
     The driver inserts no provisioning block, so completing the L2 entity makes ML2's
@@ -410,8 +454,12 @@ def _provisioning_complete(context, port_id):
     from neutron.db import provisioning_blocks
     from neutron_lib.callbacks import resources
 
+    if plugin_context is None:
+        from neutron_lib import context as n_context
+
+        plugin_context = n_context.get_admin_context()
     provisioning_blocks.provisioning_complete(
-        context._plugin_context, port_id, resources.PORT, provisioning_blocks.L2_AGENT_ENTITY
+        plugin_context, port_id, resources.PORT, provisioning_blocks.L2_AGENT_ENTITY
     )
 
 

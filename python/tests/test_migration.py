@@ -138,5 +138,56 @@ class ActivationTest(unittest.TestCase):
         self.assertEqual([r.path for r in self.service.requests], ["/v1/ml2/unbind"])
 
 
+class DownRepairTest(unittest.TestCase):
+    """The sync sets ACTIVE the ports an unconfirmed activation left DOWN."""
+
+    PORT = {"id": "port-1", "host": "compute-2", "mac_address": "fa:16:3e:00:00:01", "segment": SEG}
+    SYNCED = {"unplug_requested": [], "cleaned": [], "plug_requested": [], "skipped": []}
+
+    def setUp(self):
+        self.service = support.FakeService()
+        self.addCleanup(self.service.close)
+        self.service.answer("/v1/ml2/sync", self.SYNCED)
+        self.provisioned = []
+        self.down_asked = []
+
+        def collect_down(ports):
+            self.down_asked.append(ports)
+            return [p for p in ports if p["id"] == "port-1"]
+
+        self.driver = support.SppMechanismDriver(
+            conf=support.make_conf(self.service.url),
+            collect_ports=lambda name: [self.PORT],
+            collect_down=collect_down,
+            port_provisioned=lambda context, port_id: self.provisioned.append(port_id),
+        )
+        self.driver.initialize()
+
+    def test_a_down_port_plugged_on_its_active_host_is_set_active(self):
+        self.service.answer("/v1/ml2/bind", BOUND)
+        self.driver.sync_once()
+        self.assertEqual(self.down_asked, [[self.PORT]])
+        self.assertEqual([r.path for r in self.service.requests], ["/v1/ml2/sync", "/v1/ml2/bind"])
+        self.assertEqual(
+            self.service.requests[1].body,
+            {
+                "port": {"id": "port-1", "mac_address": "fa:16:3e:00:00:01"},
+                "host": "compute-2",
+                "segments": [SEG],
+            },
+        )
+        self.assertEqual(self.provisioned, ["port-1"])
+
+    def test_not_plugged_stays_down(self):
+        self.service.answer("/v1/ml2/bind", {"bound": False, "reason": "no_free_vhost", "detail": ""})
+        self.driver.sync_once()
+        self.assertEqual(self.provisioned, [])
+
+    def test_a_failed_sync_repairs_nothing(self):
+        self.service.answer("/v1/ml2/sync", {"error": "x"}, status=500)
+        self.driver.sync_once()
+        self.assertEqual(self.down_asked, [])
+
+
 if __name__ == "__main__":
     unittest.main()

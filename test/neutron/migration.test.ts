@@ -440,6 +440,29 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
     await waitCleaned(port, 'compute-1', 'phys2');
   });
 
+  test('service down during the activation: the port stays DOWN, then the sync repairs both hosts', async () => {
+    const port = await createVmPort('phys1', 'compute-1');
+    await prepare(port, 'compute-1', 'compute-2', 'phys1');
+    await service!.close();
+    service = undefined;
+    await api.activateBinding(port.id, 'compute-2');
+    // Nothing confirmed B: Neutron's port is DOWN, A is still plugged.
+    assert.equal((await api.getPort(port.id))?.status, 'DOWN');
+    await assertPluggedOn(port, 'compute-1', 'phys1');
+    await startService();
+    await waitCleaned(port, 'compute-1', 'phys1', 30_000);
+    await waitFor(
+      `port ${port.id} ACTIVE again`,
+      async () => (await api.getPort(port.id))?.status === 'ACTIVE',
+      30_000,
+    );
+    await assertPluggedOn(port, 'compute-2', 'phys1');
+    await api.deleteBinding(port.id, 'compute-1');
+    await assertNoLeak();
+    await api.deletePort(port.id);
+    await waitCleaned(port, 'compute-2', 'phys1');
+  });
+
   test('20 ports (10 flat, 10 VLAN) migrated at once: no slot leaked, none double-allocated', async () => {
     const physnets: Physnet[] = [...Array(10).fill('phys1'), ...Array(10).fill('phys2')];
     const ports = await Promise.all(physnets.map((p) => createVmPort(p, 'compute-1')));
