@@ -61,6 +61,7 @@ class SppMechanismDriver(api.MechanismDriver):
         self._active_binding_host = active_binding_host
         self._port_provisioned = port_provisioned
         self._collect_down = collect_down
+        self._down_seen = set()  # (port id, host) found DOWN by the previous sync
         self._logged = log_once.LogOnce()
         self._held_off = {}  # (port id, host) -> monotonic time the hold-off ends
         self._held_off_lock = threading.Lock()
@@ -369,6 +370,9 @@ class SppMechanismDriver(api.MechanismDriver):
     def _repair_down(self, ports):
         """Sets ACTIVE the ports left DOWN by an activation the service did not confirm.
 
+        A port is repaired when this sync and the previous one both found it DOWN on its
+        active binding of this driver.
+
         For each port DOWN on its active binding of this driver, the service is asked for an
         ordinary, idempotent bind on that host (answered at once when it is plugged and up,
         plugged again otherwise); once bound the port's L2 provisioning is completed.
@@ -378,7 +382,11 @@ class SppMechanismDriver(api.MechanismDriver):
         except Exception:
             LOG.exception("SPP sync: cannot list the DOWN ports")
             return
-        for port in down:
+        # Only ports DOWN at two syncs in a row: an activation in flight is DOWN for a
+        # moment, and completing its provisioning from here could race Nova's next step.
+        seen_before = self._down_seen
+        self._down_seen = {(p["id"], p["host"]) for p in down}
+        for port in [p for p in down if (p["id"], p["host"]) in seen_before]:
             body = {
                 "port": {"id": port["id"], "mac_address": port["mac_address"]},
                 "host": port["host"],
