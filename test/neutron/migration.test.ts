@@ -293,7 +293,16 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
     test(`${physnet === 'phys1' ? 'flat' : 'VLAN'}: create binding on B, activate, delete A's binding`, async () => {
       const port = await createVmPort(physnet, 'compute-1');
       assert.equal(port.status, 'ACTIVE');
-      await prepare(port, 'compute-1', 'compute-2', physnet);
+      const { vhostA, vhostB } = await prepare(port, 'compute-1', 'compute-2', physnet);
+      // Nova may mark the source port "migrating_to": ML2 re-binds A on the same host,
+      // which keeps A's slot; B is not touched.
+      const marked = await api.updatePort(port.id, {
+        'binding:profile': { migrating_to: 'compute-2' },
+      });
+      assert.equal(marked.status, 'ACTIVE');
+      assert.equal(marked['binding:vif_details']?.vhostuser_socket, `/tmp/sock${vhostA}`);
+      assert.equal(await assertPluggedOn(port, 'compute-1', physnet), vhostA);
+      assert.equal(await assertPluggedOn(port, 'compute-2', physnet), vhostB);
       // A full sync meanwhile keeps both (Neutron lists both bindings).
       const syncs = countSyncs();
       await waitFor('two syncs', () => countSyncs() >= syncs + 2, 20_000);
