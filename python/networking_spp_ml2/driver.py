@@ -289,7 +289,8 @@ class SppMechanismDriver(api.MechanismDriver):
         if error is not None:
             LOG.warning(
                 "SPP activation of port %s on host %s failed (%s: %s); the port stays DOWN "
-                "and the next full sync unplugs it from host %s",
+                "until a full sync finds it plugged there, and the sync unplugs it from "
+                "host %s",
                 port_id,
                 context.host,
                 error.reason,
@@ -300,7 +301,7 @@ class SppMechanismDriver(api.MechanismDriver):
         if answer.get("bound") is not True:
             LOG.warning(
                 "SPP activation of port %s on host %s: not plugged there (%s %s); the port "
-                "stays DOWN",
+                "stays DOWN until a full sync plugs it",
                 port_id,
                 context.host,
                 answer.get("reason"),
