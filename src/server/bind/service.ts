@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { EtcdStore } from '../../etcd/store.js';
@@ -39,6 +40,9 @@ export class BindService {
     private readonly options: BindServiceOptions,
   ) {
     this.lateUps = new LateUps(store, logger);
+    // Every waiting bind listens on this signal (and removes its listener when it ends):
+    // more than 10 at once is normal, not a leak.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   start(): void {
