@@ -12,6 +12,7 @@ import urllib.request
 BIND_PATH = "/v1/ml2/bind"
 UNBIND_PATH = "/v1/ml2/unbind"
 SYNC_PATH = "/v1/ml2/sync"
+ACTIVATE_PATH = "/v1/ml2/activate"
 
 # Reasons for failures on the driver's side of the wire; the service's own reasons
 # (not_spp_host, timeout, ...) never start with "service_" or "invalid_".
@@ -58,6 +59,9 @@ class ServiceClient:
 
     def unbind(self, port_id, host):
         return self.post(UNBIND_PATH, {"port_id": port_id, "host": host})
+
+    def activate(self, body):
+        return self.post(ACTIVATE_PATH, body)
 
     def sync(self, ports):
         return self.post(SYNC_PATH, {"ports": ports})

@@ -43,12 +43,25 @@ class SppMechanismDriver(api.MechanismDriver):
     slow_failure_seconds = 2.0
     hold_off_seconds = 10.0
 
-    def __init__(self, conf=None, client=None, collect_ports=None):
+    def __init__(
+        self,
+        conf=None,
+        client=None,
+        collect_ports=None,
+        active_binding_host=None,
+        port_provisioned=None,
+        collect_down=None,
+    ):
         super().__init__()
         self._conf = conf if conf is not None else cfg.CONF
         config.register_opts(self._conf)
         self._client = client
         self._collect_ports = collect_ports
+        # Test seams: the port's ACTIVE binding host, and "the port is plugged, set it ACTIVE".
+        self._active_binding_host = active_binding_host
+        self._port_provisioned = port_provisioned
+        self._collect_down = collect_down
+        self._down_seen = set()  # (port id, host) found DOWN by the previous sync
         self._logged = log_once.LogOnce()
         self._held_off = {}  # (port id, host) -> monotonic time the hold-off ends
         self._held_off_lock = threading.Lock()
@@ -104,6 +117,11 @@ class SppMechanismDriver(api.MechanismDriver):
         agents = self._host_agents(context)
         if agents is not None:
             body["agents"] = agents
+        active_host = self._active_host_elsewhere(context)
+        if active_host:
+            # An additional (inactive) binding of a live migration: the port stays bound
+            # and plugged on active_host; the service binds it on this host as well.
+            body["active_host"] = active_host
         started = _now()
         answer, error = _ask(self._client.bind, body)
         if error is not None:
@@ -134,12 +152,30 @@ class SppMechanismDriver(api.MechanismDriver):
         )
         self._logged.forget_port(port_id)
         LOG.info(
-            "SPP bound port %s on host %s: segment %s, vhost %s",
+            "SPP bound port %s on host %s: segment %s, vhost %s%s",
             port_id,
             context.host,
             answer["segment_id"],
             answer.get("vhost_id"),
+            " (inactive binding; active on %s)" % active_host if active_host else "",
         )
+
+    def _active_host_elsewhere(self, context):
+        """The host of the port's ACTIVE binding when this bind is for another host.
+
+        ML2 binds a port's additional, INACTIVE binding (POST /v2.0/ports/{id}/bindings,
+        Nova's live migration) with a PortContext for the new host only; whether the port
+        is active elsewhere is in its binding rows. Only compute ports have several.
+        """
+        if not str(context.current.get("device_owner") or "").startswith("compute:"):
+            return None
+        try:
+            lookup = self._active_binding_host or _active_binding_host
+            host = lookup(context)
+        except Exception as e:
+            LOG.warning("SPP: cannot read the bindings of port %s: %s", _port_id(context), e)
+            return None
+        return host if host and host != context.host else None
 
     def _bound_status(self, answer):
         """Port status passed to set_binding.
@@ -209,11 +245,80 @@ class SppMechanismDriver(api.MechanismDriver):
             old_host = context.original_host
             if not old_host or context.host == old_host:
                 return
+            if context.host and _is_activation(context):
+                self._activated(context, old_host)
+                return
             if not _bound_here(context.original_vif_type, context.original_binding_levels):
                 return
             self._unbind(context.current["id"], old_host)
         except Exception:
             LOG.exception("SPP unbind after update of port %s failed", _port_id(context))
+
+    def _activated(self, context, old_host):
+        """PUT /v2.0/ports/{id}/bindings/{host}/activate made this host's binding active.
+
+        ML2 has cleared the binding on old_host and set the port DOWN; no bind_port runs.
+        The old host is unplugged (as after any host change). When the newly active binding
+        is this driver's, the service confirms (or restores) its plug on the new host and
+        the port is set ACTIVE again, as a bind would have.
+        """
+        port = context.current
+        port_id = port["id"]
+        levels = context.binding_levels or []
+        segment = levels[-1].get(api.BOUND_SEGMENT) if levels else None
+        ours = (
+            context.vif_type == portbindings.VIF_TYPE_VHOST_USER
+            and any(level.get(api.BOUND_DRIVER) == DRIVER_NAME for level in levels)
+            and segment
+        )
+        if not ours:
+            # E.g. Nova's rollback activating the source binding again (which ML2 left
+            # unbound): whatever this driver plugged on old_host goes.
+            self._unbind(port_id, old_host)
+            return
+        body = {
+            "port": {"id": port_id, "mac_address": port["mac_address"]},
+            "host": context.host,
+            "segments": [_segment(segment)],
+            "previous_host": old_host,
+        }
+        self._logged.forget_port(port_id)
+        with self._held_off_lock:
+            self._held_off.pop((port_id, old_host), None)
+        answer, error = _ask(self._client.activate, body)
+        if error is not None:
+            LOG.warning(
+                "SPP activation of port %s on host %s failed (%s: %s); the port stays DOWN "
+                "until a full sync finds it plugged there, and the sync unplugs it from "
+                "host %s",
+                port_id,
+                context.host,
+                error.reason,
+                error.detail,
+                old_host,
+            )
+            return
+        if answer.get("bound") is not True:
+            LOG.warning(
+                "SPP activation of port %s on host %s: not plugged there (%s %s); the port "
+                "stays DOWN until a full sync plugs it",
+                port_id,
+                context.host,
+                answer.get("reason"),
+                answer.get("detail"),
+            )
+            return
+        plugin_context = getattr(context, "_plugin_context", None)
+        (self._port_provisioned or _provisioning_complete)(plugin_context, port_id)
+        previous = answer.get("previous") or {}
+        LOG.info(
+            "SPP activated port %s on host %s (vhost %s); host %s: %s",
+            port_id,
+            context.host,
+            answer.get("vhost_id"),
+            old_host,
+            previous.get("result"),
+        )
 
     def delete_port_postcommit(self, context):
         try:
@@ -260,7 +365,55 @@ class SppMechanismDriver(api.MechanismDriver):
             )
             return None
         LOG.info("SPP sync of %d ports: %s", len(ports), sync.summary(answer))
+        self._repair_down(ports)
         return answer
+
+    def _repair_down(self, ports):
+        """Sets ACTIVE the ports left DOWN by an activation the service did not confirm.
+
+        A port is repaired when this sync and the previous one both found it DOWN on its
+        active binding of this driver.
+
+        For each port DOWN on its active binding of this driver, the service is asked for an
+        ordinary, idempotent bind on that host (answered at once when it is plugged and up,
+        plugged again otherwise); once bound the port's L2 provisioning is completed.
+        """
+        try:
+            down = (self._collect_down or sync.collect_down_active)(ports)
+        except Exception:
+            LOG.exception("SPP sync: cannot list the DOWN ports")
+            return
+        # Only ports DOWN at two syncs in a row: an activation in flight is DOWN for a
+        # moment, and completing its provisioning from here could race Nova's next step.
+        seen_before = self._down_seen
+        self._down_seen = {(p["id"], p["host"]) for p in down}
+        for port in [p for p in down if (p["id"], p["host"]) in seen_before]:
+            body = {
+                "port": {"id": port["id"], "mac_address": port["mac_address"]},
+                "host": port["host"],
+                "segments": [port["segment"]],
+            }
+            answer, error = _ask(self._client.bind, body)
+            if error is not None or answer.get("bound") is not True:
+                reason = error.reason if error is not None else answer.get("reason")
+                LOG.warning(
+                    "SPP sync: port %s is DOWN on host %s and not plugged there (%s)",
+                    port["id"],
+                    port["host"],
+                    reason,
+                )
+                continue
+            try:
+                (self._port_provisioned or _provisioning_complete)(None, port["id"])
+            except Exception:
+                LOG.exception("SPP sync: cannot set port %s ACTIVE", port["id"])
+                continue
+            LOG.info(
+                "SPP sync: port %s plugged on host %s (vhost %s) was DOWN; set ACTIVE",
+                port["id"],
+                port["host"],
+                answer.get("vhost_id"),
+            )
 
 
 def _ask(call, *args):
@@ -273,6 +426,50 @@ def _ask(call, *args):
         return call(*args), None
     except client_mod.ServiceError as e:
         return None, e
+
+
+def _is_activation(context):
+    """Whether update_port_postcommit comes from activating an inactive binding.
+
+    Facts of Zed's Ml2Plugin.activate: the port is set DOWN, and the PortContext of the
+    postcommit is built from the newly active binding itself, so its "original" VIF type
+    is that binding's (an ordinary host change passes the old binding's, and the port is
+    either DOWN with the new binding still unbound, or ACTIVE once bound).
+    """
+    return (
+        context.current.get("status") == n_const.PORT_STATUS_DOWN
+        and context.original_vif_type == context.vif_type
+    )
+
+
+def _active_binding_host(context):
+    """The host of the port's ACTIVE binding in Neutron's database (neutron-server only)."""
+    from neutron.objects import ports as port_obj
+
+    for binding in port_obj.PortBinding.get_objects(
+        context._plugin_context, port_id=context.current["id"]
+    ):
+        if binding.status == n_const.ACTIVE and binding.host:
+            return binding.host
+    return None
+
+
+def _provisioning_complete(plugin_context, port_id):
+    """Sets the port ACTIVE the way ML2 does once its L2 wiring is done.
+
+    The driver inserts no provisioning block, so completing the L2 entity makes ML2's
+    provisioning-complete handler set the port ACTIVE (OVN's driver does the same).
+    """
+    from neutron.db import provisioning_blocks
+    from neutron_lib.callbacks import resources
+
+    if plugin_context is None:
+        from neutron_lib import context as n_context
+
+        plugin_context = n_context.get_admin_context()
+    provisioning_blocks.provisioning_complete(
+        plugin_context, port_id, resources.PORT, provisioning_blocks.L2_AGENT_ENTITY
+    )
 
 
 def _bound_here(vif_type, levels):

@@ -122,6 +122,33 @@ def sync_ports(bindings, macs):
     return ports
 
 
+def collect_down_active(ports):
+    """The entries of `ports` (a sync list) whose binding is the port's ACTIVE one while
+    the port is DOWN.
+
+    A binding of this driver leaves its port ACTIVE; DOWN means an activation whose call to
+    the service failed (live migration: ML2 sets the port DOWN on activation). Imports
+    neutron lazily: only neutron-server has it.
+    """
+    from neutron_lib import context as n_context
+    from neutron_lib.plugins import directory
+
+    if not ports:
+        return []
+    ctx = n_context.get_admin_context()
+    plugin = directory.get_plugin()
+    port_ids = sorted({p["id"] for p in ports})
+    active_host = {}
+    for start in range(0, len(port_ids), _CHUNK):
+        for port in plugin.get_ports(
+            ctx,
+            filters={"id": port_ids[start : start + _CHUNK], "status": ["DOWN"]},
+            fields=["id", "binding:host_id"],
+        ):
+            active_host[port["id"]] = port.get("binding:host_id")
+    return [p for p in ports if p["id"] in active_host and active_host[p["id"]] == p["host"]]
+
+
 def _segment_of(segment):
     return {
         "id": segment.id,

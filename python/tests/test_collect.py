@@ -162,5 +162,41 @@ class CollectBoundPortsTest(unittest.TestCase):
         self.assertEqual([p["id"] for p in ports], [P2])
 
 
+class DownPlugin:
+    """get_ports honouring the id and status filters, as the core plugin does."""
+
+    def __init__(self, ports):
+        self.ports = ports  # id -> (status, binding host)
+        self.queries = []
+
+    def get_ports(self, context, filters=None, fields=None):
+        self.queries.append((sorted(filters["id"]), filters.get("status"), fields))
+        return [
+            {"id": port_id, "binding:host_id": host}
+            for port_id, (status, host) in self.ports.items()
+            if port_id in filters["id"] and status in filters.get("status", [status])
+        ]
+
+
+class CollectDownActiveTest(unittest.TestCase):
+    def test_only_down_ports_on_their_active_host(self):
+        plugin = DownPlugin(
+            {"a": ("DOWN", "compute-2"), "b": ("ACTIVE", "compute-1"), "c": ("DOWN", "compute-1")}
+        )
+        listed = [
+            {"id": "a", "host": "compute-1"},  # the old (inactive) binding of a
+            {"id": "a", "host": "compute-2"},  # its active one
+            {"id": "b", "host": "compute-1"},
+            {"id": "c", "host": "compute-2"},  # c is DOWN, but active on compute-1
+        ]
+        with mock.patch("neutron_lib.plugins.directory.get_plugin", return_value=plugin):
+            down = sync.collect_down_active(listed)
+        self.assertEqual(down, [{"id": "a", "host": "compute-2"}])
+        self.assertEqual(plugin.queries, [(["a", "b", "c"], ["DOWN"], ["id", "binding:host_id"])])
+
+    def test_nothing_listed_asks_nothing(self):
+        self.assertEqual(sync.collect_down_active([]), [])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -35,7 +35,9 @@ class SyncOnceTest(unittest.TestCase):
             return ports
 
         driver = support.SppMechanismDriver(
-            conf=support.make_conf(url or self.service.url), collect_ports=collect
+            conf=support.make_conf(url or self.service.url),
+            collect_ports=collect,
+            collect_down=lambda ports: [],
         )
         driver.initialize()
         return driver

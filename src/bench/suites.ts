@@ -12,4 +12,5 @@ export const benchSuites: Record<string, () => Promise<BenchSuite>> = {
   emulator: async () => (await import('./emulator.js')).emulatorBench,
   agent: async () => (await import('./agent.js')).agentBench,
   neutron: async () => (await import('./neutron.js')).neutronBench,
+  migration: async () => (await import('./migration.js')).migrationBench,
 };

@@ -24,6 +24,10 @@ export const SUITE_HELP: Record<string, { summary: string; flags: string }> = {
     summary: 'port create to ACTIVE through a real neutron-server, RabbitMQ, service and agent',
     flags: '--binds, --concurrency',
   },
+  migration: {
+    summary: 'live migration through a real neutron-server: create binding on B, activate, abort',
+    flags: '--binds',
+  },
 };
 
 /** `text` in lines of at most 80 characters, the first after `head`, the others indented. */
@@ -65,7 +69,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--hosts <n>', 'compute hosts (bind)')
     .option('--vhosts <n>', 'vhosts per host (bind, emulator)')
     .option('--concurrency <n>', 'concurrent requests (bind, neutron)')
-    .option('--binds <n>', 'binds to perform (bind), ports to create (neutron)')
+    .option(
+      '--binds <n>',
+      'binds to perform (bind), ports to create (neutron) or migrate (migration)',
+    )
     .option('--plugs <n>', 'plugs to perform (agent)')
     .addHelpText('after', suitesHelp())
     .allowUnknownOption(false)

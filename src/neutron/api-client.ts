@@ -19,6 +19,16 @@ const portSchema = z.object({
 });
 export type NeutronPort = z.infer<typeof portSchema>;
 
+/** One of a port's bindings (extension binding-extended: multiple port bindings). */
+const bindingSchema = z.object({
+  host: z.string(),
+  status: z.string(),
+  vif_type: z.string(),
+  vif_details: z.record(z.string(), z.unknown()).nullable().optional(),
+  vnic_type: z.string().optional(),
+});
+export type NeutronBinding = z.infer<typeof bindingSchema>;
+
 const networkSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -112,6 +122,38 @@ export class NeutronApi {
   async listPorts(query = ''): Promise<NeutronPort[]> {
     const body = await this.request('GET', `/v2.0/ports${query}`);
     return parse(z.object({ ports: z.array(portSchema) }), body, 'ports').ports;
+  }
+
+  /** POST /v2.0/ports/{id}/bindings: a new binding, INACTIVE when the port has an active one. */
+  async createBinding(portId: string, host: string): Promise<NeutronBinding> {
+    const body = await this.request('POST', `/v2.0/ports/${portId}/bindings`, {
+      binding: { host },
+    });
+    return parse(z.object({ binding: bindingSchema }), body, 'binding').binding;
+  }
+
+  /** PUT /v2.0/ports/{id}/bindings/{host}/activate */
+  async activateBinding(portId: string, host: string): Promise<NeutronBinding> {
+    const path = `/v2.0/ports/${portId}/bindings/${encodeURIComponent(host)}/activate`;
+    // Nova sends no body (with one, Zed's API passes port_id twice and answers 500).
+    const body = await this.request('PUT', path);
+    // Zed answers with the binding itself, not wrapped in {"binding": ...}.
+    const answer = parse(
+      z.union([z.object({ binding: bindingSchema }), bindingSchema]),
+      body,
+      'binding',
+    );
+    return 'binding' in answer ? answer.binding : answer;
+  }
+
+  /** DELETE /v2.0/ports/{id}/bindings/{host} (no mechanism driver is called). */
+  async deleteBinding(portId: string, host: string): Promise<void> {
+    await this.request('DELETE', `/v2.0/ports/${portId}/bindings/${encodeURIComponent(host)}`);
+  }
+
+  async listBindings(portId: string): Promise<NeutronBinding[]> {
+    const body = await this.request('GET', `/v2.0/ports/${portId}/bindings`);
+    return parse(z.object({ bindings: z.array(bindingSchema) }), body, 'bindings').bindings;
   }
 
   async listAgents(query = ''): Promise<NeutronAgent[]> {

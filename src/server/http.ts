@@ -6,8 +6,14 @@ import type { Logger } from 'pino';
 import type { HostSummary } from '../hosts/summary.js';
 import { InputError, errorMessage } from '../util/errors.js';
 import { formatPath } from '../util/validation.js';
-import type { BindOutcome, BindRequest } from './bind/types.js';
-import { bindBodySchema, hostParamSchema, syncBodySchema, unbindBodySchema } from './schemas.js';
+import type { ActivateOutcome, BindOutcome, BindRequest } from './bind/types.js';
+import {
+  activateBodySchema,
+  bindBodySchema,
+  hostParamSchema,
+  syncBodySchema,
+  unbindBodySchema,
+} from './schemas.js';
 import type { SyncReport } from './sync/execute.js';
 import type { SyncPort } from './sync/plan.js';
 import type { UnbindOutcome } from './unbind.js';
@@ -51,6 +57,8 @@ function digest(text: string): Buffer {
 export interface ServiceApi {
   bind(request: BindRequest): Promise<BindOutcome>;
   unbind(portId: string, host: string): Promise<UnbindOutcome>;
+  /** A port's binding on `request.host` became the active one; it was on `previousHost`. */
+  activate(request: BindRequest, previousHost: string): Promise<ActivateOutcome>;
   sync(ports: SyncPort[], options: { dryRun: boolean }): Promise<SyncReport>;
   hosts(): Promise<HostSummary[]>;
   host(name: string): Promise<HostSummary | undefined>;
@@ -138,7 +146,24 @@ function ml2Routes(api: ServiceApi, authorize: ReturnType<typeof bearerCheck>) {
         host: body.host,
         segments: body.segments,
         ...(body.agents ? { agents: body.agents } : {}),
+        ...(body.active_host !== undefined ? { activeHost: body.active_host } : {}),
       });
+    });
+    ml2.post('/activate', async (request) => {
+      const body = parseBody(activateBodySchema, request.body);
+      if (body.previous_host === body.host) {
+        throw new BadRequest(400, 'invalid_request', 'previous_host: must differ from host');
+      }
+      return api.activate(
+        {
+          portId: body.port.id,
+          macAddress: body.port.mac_address,
+          host: body.host,
+          segments: body.segments,
+          ...(body.agents ? { agents: body.agents } : {}),
+        },
+        body.previous_host,
+      );
     });
     ml2.post('/unbind', async (request) => {
       const body = parseBody(unbindBodySchema, request.body);

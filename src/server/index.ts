@@ -17,6 +17,7 @@ import { checkAuth } from './options.js';
 import { RevisionClock } from './revision-clock.js';
 import { fullSync } from './sync/execute.js';
 import { Unbinder } from './unbind.js';
+import { activate } from './activate.js';
 import { createPlacementService } from '../placement/service.js';
 import { SnapshotCapacitySource } from '../placement/snapshot-source.js';
 
@@ -104,6 +105,7 @@ function assemble(
     placement: () => placementStatus.current?.() ?? { enabled: false },
     bind: (request) => binds.bind(request),
     unbind: (portId, host) => unbinder.unbind(portId, host),
+    activate: (request, previousHost) => activate(binds, unbinder, logger, request, previousHost),
     sync: (ports, syncOptions) => fullSync(syncDeps, ports, syncOptions),
     hosts: () => describeHosts(store),
     host: (name) => describeHost(store, name),

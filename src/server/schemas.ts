@@ -56,8 +56,15 @@ export const bindBodySchema = z.object({
       error: expected('a list of agents ({"alive": bool, ...})'),
     })
     .optional(),
+  active_host: keyPart("host of the port's active binding").optional(),
 });
 export type BindBody = z.infer<typeof bindBodySchema>;
+
+/** Activation of a port's binding on `host` (live migration): the old one was on previous_host. */
+export const activateBodySchema = bindBodySchema.omit({ active_host: true }).extend({
+  previous_host: keyPart('host of the binding that was active before'),
+});
+export type ActivateBody = z.infer<typeof activateBodySchema>;
 
 export const unbindBodySchema = z.object({
   port_id: portId,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { EtcdAgentRequirement } from '../agent-gate.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -40,6 +41,9 @@ export class BindService {
     private readonly options: BindServiceOptions,
   ) {
     this.lateUps = new LateUps(store, logger);
+    // Every waiting bind listens on this signal (and removes its listener when it ends):
+    // more than 10 at once is normal, not a leak.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   start(): void {
@@ -138,6 +142,9 @@ export class BindService {
       duration_ms: Math.round(seconds * 100_000) / 100,
       etcd_requests: counter.requests,
       agent_wait_ms: Math.round(counter.waitMs * 100) / 100,
+      ...(request.activeHost !== undefined
+        ? { binding: 'inactive', active_host: request.activeHost }
+        : {}),
       ...(outcome.bound ? {} : { detail: outcome.detail }),
     };
     if (outcome.bound || outcome.reason !== 'error') this.logger.info(line, 'bind');

@@ -39,7 +39,22 @@ export interface BindRequest {
   segments: Segment[];
   /** Neutron's view of the host's SPP agents, when the caller has it. */
   agents?: Array<{ alive: boolean }>;
+  /**
+   * Set for an additional (inactive) binding of a live migration: the port stays bound and
+   * plugged on this other host. The bind on `host` is the same (keys are per host); the
+   * field only marks it in logs, and tells the caller nothing about `activeHost` changes.
+   */
+  activeHost?: string;
 }
+
+/** An unbind's result (as in unbind.ts). */
+export type UnbindResultName = 'unplug_requested' | 'already_pending' | 'cleaned' | 'not_found';
+
+/** The answer to an activation: the new host's bind, and what happened on the previous host. */
+export type ActivateOutcome = BindOutcome & {
+  /** The unbind's outcome there (`error` when etcd failed: the full sync repairs it). */
+  previous: { port_id: string; host: string; result: UnbindResultName | 'error'; detail: string };
+};
 
 /** The vhost-user socket of a vhost: QEMU owns it (server mode), spp_vf connects to it. */
 export function vifDetails(vhostId: number, socketDir = '/tmp'): VifDetails {
