@@ -53,9 +53,26 @@ export default tseslint.config(
     // Production code stays small: one concept per module, small functions.
     files: ['src/**/*.ts'],
     rules: {
-      'max-lines': ['warn', { max: 400, skipBlankLines: true, skipComments: true }],
-      'max-lines-per-function': ['warn', { max: 60, skipBlankLines: true, skipComments: true }],
+      'max-lines': ['error', { max: 400, skipBlankLines: true, skipComments: true }],
+      'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }],
     },
+  },
+  {
+    // The exceptions, each with its reason (README, "Code layout"):
+    // - benchmarks and the demo are scripts: one step after the other, printed as they go;
+    // - the lab's stack starts a whole installation in order;
+    // - the emulator's process model, REST layer and Python-literal parser follow
+    //   SPP-SPEC section by section, and splitting them would scatter the spec's tables.
+    files: [
+      'src/bench/*.ts',
+      'src/demo/demo.ts',
+      'src/lab/stack.ts',
+      'src/emulator/model/process.ts',
+      'src/emulator/python.ts',
+      'src/emulator/rest.ts',
+      'src/emulator/server.ts',
+    ],
+    rules: { 'max-lines': 'off', 'max-lines-per-function': 'off' },
   },
   {
     files: ['bin/**/*.js', 'scripts/**/*.js', 'eslint.config.js'],

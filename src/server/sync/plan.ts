@@ -1,8 +1,9 @@
 import type { Condition, Operation } from '../../etcd/store.js';
 import type { HostState } from '../../snapshot/model.js';
 import { heldBy } from '../../snapshot/model.js';
+import type { HostFacts } from '../bind/decide.js';
 import { hostFacts, selectSegment } from '../bind/decide.js';
-import type { PortView, Wanted } from '../bind/plan.js';
+import type { Plan, PortView, Wanted } from '../bind/plan.js';
 import { planBind, portKeysOf } from '../bind/plan.js';
 import type { Segment } from '../bind/types.js';
 import { planUnplug } from '../unbind.js';
@@ -183,20 +184,17 @@ function planRepairs(
 
 type Repair = { action: SyncAction } | { finding: SyncPlan['findings'][number] } | undefined;
 
-function repairOne(
+/** Where Neutron's bound port should be, or why it cannot be repaired on its host. */
+function repairTarget(
   port: SyncPort,
   host: HostState | undefined,
   input: SyncInput,
-  avoid: { has(key: string): boolean },
-): Repair {
+):
+  { finding: SyncPlan['findings'][number] } | { view: PortView; wanted: Wanted; facts: HostFacts } {
   const { host: name, id: portId } = port;
-  const skip = (reason: string, detail: string): Repair => ({
-    finding: { category: 'skipped', entry: entry(name, portId, reason, detail) },
+  const error = (reason: string, detail: string) => ({
+    finding: { category: 'errors' as const, entry: entry(name, portId, reason, detail) },
   });
-  const error = (reason: string, detail: string): Repair => ({
-    finding: { category: 'errors', entry: entry(name, portId, reason, detail) },
-  });
-  if (input.isBinding(name, portId)) return skip('binding', 'a bind of this port is running');
   const config = host?.configuration;
   if (!host || !config)
     return error('not_spp_host', `host ${name} has no SPP configuration in etcd`);
@@ -214,25 +212,26 @@ function repairOne(
     physnet: selected.physnet,
     ...(selected.vlanId !== undefined ? { vlanId: selected.vlanId } : {}),
   };
-  const view: PortView = { host, portId, revision: input.revision };
-  const keys = portKeysOf(view);
-  // An unplug request without bind_port that is older than the grace period is a leftover.
-  const unplugLeftover =
-    !keys.bindPort &&
-    keys.action?.raw === 'unplug' &&
-    input.ageOf(keys.action.modRevision) >= input.graceMs;
-  const chosen = planBind(view, wanted, { layoutSlots: facts.slots, avoid, unplugLeftover });
+  return { view: { host, portId, revision: input.revision }, wanted, facts };
+}
+
+/** The sync's answer to what planBind chose for a port Neutron has bound. */
+function repairOf(chosen: Plan, name: string, portId: string): Repair {
+  const finding = (category: 'skipped' | 'errors', reason: string, detail: string): Repair => ({
+    finding: { category, entry: entry(name, portId, reason, detail) },
+  });
   switch (chosen.kind) {
     case 'bound':
     case 'wait':
       return undefined;
     case 'await-unplug':
-      return skip(
+      return finding(
+        'skipped',
         'unplug_pending',
         'Neutron has it bound but an unplug is pending; it is plugged again by a later sync',
       );
     case 'no-free-slot':
-      return error('no_free_vhost', chosen.detail);
+      return finding('errors', 'no_free_vhost', chosen.detail);
     case 'request-unplug':
       return {
         action: {
@@ -268,4 +267,35 @@ function repairOne(
         },
       };
   }
+}
+
+function repairOne(
+  port: SyncPort,
+  host: HostState | undefined,
+  input: SyncInput,
+  avoid: { has(key: string): boolean },
+): Repair {
+  const { host: name, id: portId } = port;
+  if (input.isBinding(name, portId)) {
+    return {
+      finding: {
+        category: 'skipped',
+        entry: entry(name, portId, 'binding', 'a bind of this port is running'),
+      },
+    };
+  }
+  const target = repairTarget(port, host, input);
+  if ('finding' in target) return target;
+  const keys = portKeysOf(target.view);
+  // An unplug request without bind_port that is older than the grace period is a leftover.
+  const unplugLeftover =
+    !keys.bindPort &&
+    keys.action?.raw === 'unplug' &&
+    input.ageOf(keys.action.modRevision) >= input.graceMs;
+  const chosen = planBind(target.view, target.wanted, {
+    layoutSlots: target.facts.slots,
+    avoid,
+    unplugLeftover,
+  });
+  return repairOf(chosen, name, portId);
 }
