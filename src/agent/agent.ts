@@ -18,7 +18,10 @@ import { ownWriteWatch } from './own-write.js';
 import type { AgentMetrics } from './metrics.js';
 import { noAgentMetrics } from './metrics.js';
 import type { AgentOptions } from './options.js';
+import { ProcessLocks } from './process-locks.js';
 import { HostWork } from './reconcile-host.js';
+import { newTapProblems } from './reconcile-mirror.js';
+import { TapCompletions } from './taps/completions.js';
 import { SppProblems } from './reconcile-vf.js';
 import { SppView } from './spp-view.js';
 
@@ -85,6 +88,9 @@ function assemble(
     (portId, bindPort, revision) => announcer.reportedUp(portId, bindPort, revision),
   );
   const sppDeps = {
+    locks: new ProcessLocks(),
+    tapCompletions: new TapCompletions(store, options.host, logger),
+    tapProblems: newTapProblems(),
     spp,
     dialect,
     view: new SppView(),

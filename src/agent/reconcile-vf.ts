@@ -11,6 +11,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { VhostWiring } from '../layout/wiring.js';
 import type { ActualVhost, SppCall } from './plan.js';
 import { actualAfter, planBuild, planVhost, readActualVhost } from './plan.js';
+import type { ProcessLocks } from './process-locks.js';
 import type { SppView } from './spp-view.js';
 
 /** Why a key runs: start-up, an etcd change, the periodic full comparison, a retry. */
@@ -59,6 +60,8 @@ export class SppProblems {
 }
 
 export interface SppDeps {
+  /** Serialises runs that touch one SPP process (a spp_vf's run, a tap run). */
+  locks?: ProcessLocks;
   spp: SppCtlClient;
   dialect: DialectState;
   view: SppView;
@@ -123,6 +126,16 @@ export async function reconcileVf(
   work: Work,
   deps: SppDeps & { completions: Completions },
 ): Promise<Outcome> {
+  if (!deps.locks) return reconcileVfLocked(vf, desired, work, deps);
+  return deps.locks.with([`vf:${vf.clientId}`], () => reconcileVfLocked(vf, desired, work, deps));
+}
+
+async function reconcileVfLocked(
+  vf: VfPlan,
+  desired: DesiredState,
+  work: Work,
+  deps: SppDeps & { completions: Completions },
+): Promise<Outcome> {
   const processName = `vf:${vf.clientId}`;
   const cached = work.full ? undefined : deps.view.get(vf.clientId);
   deps.view.forget(vf.clientId);
@@ -142,7 +155,7 @@ export async function reconcileVf(
       if (!before) throw new Error(`no known state for vhost ${vhostId}`);
       let programmed: Programmed;
       try {
-        programmed = await programVhost(vf.clientId, wiring, before, wish, deps);
+        programmed = await programVhost(vf.clientId, wiring, before, wish, deps, desired.tapPorts);
       } catch (error) {
         if (!(error instanceof SppCtlError) || error.status === undefined) throw error;
         failed = true;
@@ -184,8 +197,9 @@ async function programVhost(
   before: ActualVhost,
   wish: DesiredVhost,
   deps: SppDeps,
+  tapPorts: ReadonlySet<string> | undefined,
 ): Promise<Programmed> {
-  const plan = planVhost(wiring, before, wish);
+  const plan = planVhost(wiring, before, wish, tapPorts);
   if ('blocked' in plan) return plan;
   await execute(deps.spp, 'vfs', clientId, plan.calls);
   return { after: actualAfter(wish, before), calls: plan.calls.length };
