@@ -13,10 +13,11 @@ import type { ServiceApi } from './http.js';
 import { buildApp } from './http.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
-import { checkAuth } from './options.js';
+import { DEFAULT_TAP_TIMEOUT_S, checkAuth } from './options.js';
 import { RevisionClock } from './revision-clock.js';
 import { fullSync } from './sync/execute.js';
 import { Unbinder } from './unbind.js';
+import { TapService } from './taps/service.js';
 import { createPlacementService } from '../placement/service.js';
 import { SnapshotCapacitySource } from '../placement/snapshot-source.js';
 
@@ -54,6 +55,7 @@ interface Parts {
   store: EtcdStore;
   snapshot: HostSnapshot;
   binds: BindService;
+  taps: TapService;
   metrics: ServerMetrics;
   clock: RevisionClock;
   api: ServiceApi;
@@ -89,6 +91,17 @@ function assemble(
     ...deps.binder,
   });
   const unbinder = new Unbinder(store, snapshot, logger, metrics);
+  const taps = new TapService(
+    store,
+    snapshot,
+    clock,
+    logger,
+    {
+      tapTimeoutMs: options.tapTimeoutMs ?? DEFAULT_TAP_TIMEOUT_S * 1000,
+      syncGraceMs: options.syncGraceMs,
+    },
+    metrics,
+  );
   const syncDeps = {
     store,
     clock,
@@ -114,8 +127,9 @@ function assemble(
       };
     },
     metrics: () => metrics.render(),
+    taps,
   };
-  return { store, snapshot, binds, metrics, clock, api, placementStatus, stopWatching };
+  return { store, snapshot, binds, taps, metrics, clock, api, placementStatus, stopWatching };
 }
 
 /** Loads the snapshot (retrying transient etcd errors until the start timeout), starts its watch. */
@@ -136,6 +150,7 @@ async function startWatching(
   }
   parts.clock.observe(parts.snapshot.revision);
   parts.binds.start();
+  parts.taps.start();
   return { ...parts, watching: parts.snapshot.run(parts.stopWatching.signal) };
 }
 
@@ -160,6 +175,7 @@ export async function startServer(
   const stopParts = async () => {
     await placement?.stop();
     await parts.binds.stop();
+    await parts.taps.stop();
     parts.stopWatching.abort();
     await parts.watching;
     if (ownStore) store.close();

@@ -46,6 +46,7 @@ export class ServerMetrics implements BinderMetrics {
   private readonly sync: Counter<'change'>;
   private readonly etcdRequests: Counter<'operation'>;
   private readonly inflightBinds: Gauge;
+  private readonly tapCreates: Counter<'result'>;
 
   constructor(hosts: () => Iterable<HostState>, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -99,6 +100,47 @@ export class ServerMetrics implements BinderMetrics {
         }
       },
     });
+    this.tapCreates = new Counter({
+      name: 'spp_server_tap_flow_creates_total',
+      help: 'Tap flow creates answered, by result (active or the reason it is not)',
+      labelNames: ['result'],
+      registers,
+    });
+    const tapFlows = new Gauge<'host' | 'state'>({
+      name: 'spp_server_tap_flows',
+      help: "Tap flows in etcd per host, by state (up, pending, unplugging), from the service's snapshot",
+      labelNames: ['host', 'state'],
+      registers,
+      collect: () => {
+        tapFlows.reset();
+        for (const host of hosts()) {
+          if (!host.configuration) continue;
+          const counts = { up: 0, pending: 0, unplugging: 0 };
+          for (const tap of host.taps.values()) {
+            if (tap.action?.ok && tap.action.value === 'unplug') counts.unplugging++;
+            else if (tap.status?.ok) counts.up++;
+            else counts.pending++;
+          }
+          for (const [state, count] of Object.entries(counts))
+            tapFlows.set({ host: host.host, state }, count);
+        }
+      },
+    });
+    const mirrorSlots = new Gauge<'host' | 'state'>({
+      name: 'spp_server_mirror_slots',
+      help: 'Mirror slots per host, free or used (tap-as-a-service)',
+      labelNames: ['host', 'state'],
+      registers,
+      collect: () => {
+        mirrorSlots.reset();
+        for (const host of hosts()) {
+          if (host.mirrors.size === 0) continue;
+          const free = [...host.mirrors.values()].filter((slot) => slot.holder.free).length;
+          mirrorSlots.set({ host: host.host, state: 'free' }, free);
+          mirrorSlots.set({ host: host.host, state: 'used' }, host.mirrors.size - free);
+        }
+      },
+    });
     const agentUp = new Gauge<'host'>({
       name: 'spp_server_agent_alive',
       help: "1 when the host's SPP agent holds its etcd liveness key, else 0 (hosts with a layout)",
@@ -116,6 +158,10 @@ export class ServerMetrics implements BinderMetrics {
   bind(result: string, seconds: number): void {
     this.binds.inc({ result });
     this.bindSeconds.observe({ result }, seconds);
+  }
+
+  tapCreate(result: string, _seconds: number): void {
+    this.tapCreates.inc({ result });
   }
 
   unbind(result: string): void {
