@@ -5,7 +5,7 @@ import type { TapInfo } from '../../etcd/values.js';
 import { keys } from '../../etcd/keys.js';
 import type { HostState } from '../../snapshot/model.js';
 import { heldBy, isUp } from '../../snapshot/model.js';
-import { readHost } from '../../snapshot/read.js';
+import { readAllHosts, readHost } from '../../snapshot/read.js';
 import type { HostSnapshot } from '../../snapshot/snapshot.js';
 import { errorMessage } from '../../util/errors.js';
 import { KeySubscription } from '../bind/subscription.js';
@@ -151,8 +151,7 @@ export class TapService {
         detail: 'the source port is the tap service port',
       };
     }
-    const sourceHost = hostOfPort(this.snapshot.hosts(), sourcePort);
-    const serviceHost = hostOfPort(this.snapshot.hosts(), servicePort);
+    const { sourceHost, serviceHost } = await this.hostsOf(sourcePort, servicePort);
     if (sourceHost === undefined || serviceHost === undefined) {
       const which =
         sourceHost === undefined ? `source port ${sourcePort}` : `tap service port ${servicePort}`;
@@ -218,6 +217,21 @@ export class TapService {
     } finally {
       subscription.close();
     }
+  }
+
+  /**
+   * The hosts of both ports, from the snapshot; a port it does not show is looked up in
+   * etcd itself (the snapshot may not have caught up with a bind that just finished).
+   */
+  private async hostsOf(sourcePort: string, servicePort: string) {
+    let sourceHost = hostOfPort(this.snapshot.hosts(), sourcePort);
+    let serviceHost = hostOfPort(this.snapshot.hosts(), servicePort);
+    if (sourceHost === undefined || serviceHost === undefined) {
+      const fresh = [...(await readAllHosts(this.store)).hosts.values()];
+      sourceHost = hostOfPort(fresh, sourcePort);
+      serviceHost = hostOfPort(fresh, servicePort);
+    }
+    return { sourceHost, serviceHost };
   }
 
   private async waitUp(
