@@ -89,7 +89,9 @@ function assemble(
   );
   const sppDeps = {
     locks: new ProcessLocks(),
-    tapCompletions: new TapCompletions(store, options.host, logger),
+    tapCompletions: new TapCompletions(store, options.host, logger, (action) =>
+      metrics.tapAction?.(action),
+    ),
     tapProblems: newTapProblems(),
     spp,
     dialect,

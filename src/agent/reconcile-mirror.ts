@@ -72,6 +72,7 @@ export async function reconcileMirror(
       for (const { mirrorId, actual } of plan.removed) {
         const flow = taps.unplugs.find((unplug) => unplug.slots.includes(mirrorId));
         if (flow) continue;
+        deps.metrics.tapAction?.('stale');
         deps.logger.info(
           { mirror_id: mirrorId, wiring: actual, calls: plan.calls.length },
           'tap wiring etcd does not have removed',
@@ -89,6 +90,7 @@ export async function reconcileMirror(
     ...taps.plugs.map((plug) => deps.tapCompletions.reportUp(plug, callCount)),
     ...taps.unplugs.map((unplug) => deps.tapCompletions.finishUnplug(unplug)),
   ]);
+  deps.metrics.tapFlows?.(taps.plugs.length);
   if (callCount > 0)
     deps.logger.debug(
       { process: processName, calls: callCount, duration_ms: duration },

@@ -46,7 +46,18 @@ export function registerHostsCommands(program: Command): void {
     }
     out(
       renderTable(
-        ['host', 'agent', 'version', 'physnet', 'vhosts', 'used', 'free', 'pending'],
+        [
+          'host',
+          'agent',
+          'version',
+          'physnet',
+          'vhosts',
+          'used',
+          'free',
+          'pending',
+          'mirrors',
+          'taps',
+        ],
         summaries.flatMap((summary) =>
           summary.nics.map((nic, index) => [
             index === 0 ? summary.host : '',
@@ -57,6 +68,10 @@ export function registerHostsCommands(program: Command): void {
             String(nic.used),
             String(nic.free),
             index === 0 ? String(summary.pending.length) : '',
+            index === 0 && summary.mirrorUse.mirrors > 0
+              ? `${summary.mirrorUse.used}/${summary.mirrorUse.mirrors} used`
+              : '',
+            index === 0 ? String(summary.taps.length) : '',
           ]),
         ),
       ),
@@ -104,7 +119,19 @@ export function registerHostsCommands(program: Command): void {
       });
     }
     if (flags.json) {
-      out(JSON.stringify({ host: flags.host, agent: summary.agent, ports: rows }, null, 2));
+      out(
+        JSON.stringify(
+          {
+            host: flags.host,
+            agent: summary.agent,
+            ports: rows,
+            mirrors: summary.mirrorUse,
+            taps: summary.taps,
+          },
+          null,
+          2,
+        ),
+      );
       return;
     }
     out(
@@ -126,5 +153,29 @@ export function registerHostsCommands(program: Command): void {
         ]),
       ),
     );
+    printTaps(summary);
   });
+}
+
+/** The host's tap flows (tap-as-a-service), after its ports. */
+function printTaps(summary: ReturnType<typeof summarizeHost>): void {
+  if (summary.mirrorUse.mirrors === 0 && summary.taps.length === 0) return;
+  out(
+    `mirrors: ${summary.mirrorUse.used} of ${summary.mirrorUse.mirrors} used  tap flows: ${summary.taps.length}`,
+  );
+  if (summary.taps.length === 0) return;
+  const mirror = (id: number | null) => (id === null ? '-' : String(id));
+  out(
+    renderTable(
+      ['tap flow', 'source port', 'service port', 'mirror in', 'mirror out', 'state'],
+      summary.taps.map((tap) => [
+        tap.flowId,
+        tap.sourcePort ?? '',
+        tap.servicePort ?? '',
+        mirror(tap.mirrorIn),
+        mirror(tap.mirrorOut),
+        tap.state,
+      ]),
+    ),
+  );
 }

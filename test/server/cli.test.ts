@@ -165,7 +165,7 @@ describe('networking-spp hosts / ports', () => {
       listed.stdout,
       /^host\s+agent\s+version\s+physnet\s+vhosts\s+used\s+free\s+pending/,
     );
-    assert.match(listed.stdout, /\ncli-3\s+alive\s+fake-agent\s+phys1\s+2\s+1\s+1\s+0\n/);
+    assert.match(listed.stdout, /\ncli-3\s+alive\s+fake-agent\s+phys1\s+2\s+1\s+1\s+0\s+0\n/);
     assert.match(listed.stdout, /\n\s+phys2\s+1\s+0\s+1\n/);
 
     const ports = await run(process.execPath, [

@@ -101,6 +101,22 @@ describe('tap flows through the binding service (real etcd, real agents, emulato
     const v = vhostOf.get(source.id);
     const s = vhostOf.get(service.id);
     assert.deepEqual(towardsVm(a, source), [`vhost:${v}`, `vhost:${s}`].sort());
+    const view = (await server.get(`/v1/hosts/${a.host}`)).body as {
+      mirrorUse: unknown;
+      taps: unknown[];
+    };
+    assert.deepEqual(view.mirrorUse, { mirrors: 2, used: 1, free: 1 });
+    assert.deepEqual(view.taps, [
+      {
+        flowId: 'flow-in',
+        sourcePort: source.id,
+        servicePort: service.id,
+        mirrorIn: 0,
+        mirrorOut: null,
+        action: 'plug',
+        state: 'up',
+      },
+    ]);
     const again = await create('flow-in', source.id, service.id, 'IN');
     assert.deepEqual(again, answer);
     assert.deepEqual(await mirrorSlots(a.host), ['flow-in', FREE]);

@@ -21,6 +21,7 @@ export class TapCompletions {
     private readonly store: EtcdStore,
     private readonly host: string,
     private readonly logger: Logger,
+    private readonly onDone: (action: 'plug' | 'unplug') => void = () => undefined,
   ) {}
 
   prune(host: HostState): void {
@@ -49,6 +50,7 @@ export class TapCompletions {
       );
       if (result.succeeded) {
         sent.revision = result.revision;
+        this.onDone('plug');
         this.logger.info(
           {
             tap_flow_id: flowId,
@@ -98,6 +100,7 @@ export class TapCompletions {
       const result = await this.store.transaction(conditions, operations);
       if (result.succeeded) {
         sent.revision = result.revision;
+        this.onDone('unplug');
         this.logger.info({ tap_flow_id: flowId, mirrors: unplug.slots }, 'tap unplugged');
       } else this.written.delete(flowId);
       return true;
