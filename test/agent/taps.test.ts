@@ -174,9 +174,24 @@ describe('agent carries out tap flows (real etcd, emulator with spp_mirror, agen
     await requestTapPlug(store, node.host, tap);
     await waitTapUp(tap.flowId);
     assert.equal(changes().length, 12);
-    node.emulator.recorded = undefined;
     assert.deepEqual(towardsVm(SOURCE), ['vhost:0', 'vhost:1']);
     assert.deepEqual(fromVm(SOURCE), ['phy:0', 'vhost:1']);
+
+    const gets = (node.emulator.recorded ?? []).filter((r) => r.method === 'GET').length;
+    console.log(
+      `# figure: spp-ctl calls per BOTH tap plug: ${changes().length} PUT (+ ${gets} GET while waiting, incl. timer passes) (node --test dist/test/agent/taps.test.js)`,
+    );
+
+    // An agent restart with the tap wired changes nothing in SPP.
+    node.emulator.recorded = [];
+    const agent = node.agent;
+    assert.ok(agent);
+    await agent.stop();
+    node.agent = undefined;
+    await node.startAgent();
+    assert.deepEqual(changes(), [], 'no spp-ctl change after the restart');
+    assert.equal((await store.get(keys.tapStatus(node.host, tap.flowId)))?.value, 'up');
+    node.emulator.recorded = undefined;
 
     node.emulator.restartProcess(3);
     await waitFor('copies again after the spp_mirror restart', () =>
