@@ -20,6 +20,15 @@ import {
   tapKeyNames,
 } from './plan.js';
 
+/** The host whose etcd keys (tap keys or a mirror slot) name the flow. */
+function hostOfFlow(hosts: Iterable<HostState>, flowId: string): string | undefined {
+  for (const host of hosts) {
+    if (host.taps.has(flowId)) return host.host;
+    for (const slot of host.mirrors.values()) if (heldBy(slot.holder) === flowId) return host.host;
+  }
+  return undefined;
+}
+
 export type TapCreateOutcome =
   | { active: true; host: string; mirror_in: number | null; mirror_out: number | null }
   | { active: false; reason: TapRefusal | 'timeout' | 'error'; detail: string };
@@ -345,9 +354,18 @@ export class TapService {
   }
 
   async delete(flowId: string): Promise<TapDeleteOutcome> {
-    const host = this.hostOfFlow(flowId);
-    if (host === undefined) return { tap_flow_id: flowId, result: 'not_found' };
-    const result = await this.deleteOn(host, flowId, this.snapshot.host(host), false);
+    // The snapshot may not show a flow created a moment ago (by another instance): look in
+    // etcd itself before answering not_found, so that no flow is left behind.
+    let host = hostOfFlow(this.snapshot.hosts(), flowId);
+    let state = host === undefined ? undefined : this.snapshot.host(host);
+    if (host === undefined) {
+      const fresh = (await readAllHosts(this.store)).hosts;
+      host = hostOfFlow(fresh.values(), flowId);
+      state = host === undefined ? undefined : fresh.get(host);
+    }
+    if (host === undefined || state === undefined)
+      return { tap_flow_id: flowId, result: 'not_found' };
+    const result = await this.deleteOn(host, flowId, state, false);
     this.logger.info({ host, tap_flow_id: flowId, result }, 'tap flow delete');
     return { tap_flow_id: flowId, host, result };
   }
@@ -367,15 +385,6 @@ export class TapService {
       state = (await readHost(this.store, host)).host;
     }
     throw new Error(`tap flow ${flowId} on host ${host} kept changing during delete`);
-  }
-
-  private hostOfFlow(flowId: string): string | undefined {
-    for (const host of this.snapshot.hosts()) {
-      if (host.taps.has(flowId)) return host.host;
-      for (const slot of host.mirrors.values())
-        if (heldBy(slot.holder) === flowId) return host.host;
-    }
-    return undefined;
   }
 
   /**
