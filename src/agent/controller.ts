@@ -133,7 +133,11 @@ export class AgentController {
       return outcome;
     }
     const vf = layout?.vfs.find((candidate) => `vf:${candidate.clientId}` === key);
-    return vf ? reconcileVf(vf, desired, work, this.deps) : { kind: 'done' };
+    if (!vf) return { kind: 'done' };
+    const onBuilt = () => {
+      if (layout?.mirror) this.queue.add('mirror', { full: true, cause: 'change' });
+    };
+    return reconcileVf(vf, desired, work, { ...this.deps, onBuilt });
   }
 
   private desired(host: HostState, layout: AgentLayout | undefined): DesiredState {

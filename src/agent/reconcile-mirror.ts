@@ -68,7 +68,12 @@ export async function reconcileMirror(
         addStatus(state, 'vfs', await deps.spp.status('vfs', vf.clientId));
       const plan = planTaps(topology, state, taps.mirrors);
       callCount = plan.calls.length;
-      await executeTapCalls(deps, plan.calls, touched);
+      try {
+        await executeTapCalls(deps, plan.calls, touched);
+      } finally {
+        // Still under the locks: no spp_vf run can plan from a view these calls outdated.
+        for (const clientId of touched) deps.view.forget(clientId);
+      }
       for (const { mirrorId, actual } of plan.removed) {
         const flow = taps.unplugs.find((unplug) => unplug.slots.includes(mirrorId));
         if (flow) continue;

@@ -68,6 +68,8 @@ export interface SppDeps {
   problems: SppProblems;
   metrics: AgentMetrics;
   logger: Logger;
+  /** A spp_vf's components were (re)built: its taps need wiring again. */
+  onBuilt?: (clientId: number) => void;
 }
 
 /** Sends calls to one process, in order (spp-ctl serves a process one request at a time). */
@@ -108,6 +110,7 @@ async function readVf(vf: VfPlan, work: Work, deps: SppDeps): Promise<Map<number
     await execute(deps.spp, 'vfs', vf.clientId, build);
     if (work.cause !== 'start') deps.metrics.repair('component', build.length);
     deps.logger.info({ process: `vf:${vf.clientId}`, calls: build.length }, 'components built');
+    deps.onBuilt?.(vf.clientId);
     status = await deps.spp.status('vfs', vf.clientId);
   }
   const actual = new Map<number, ActualVhost>();
