@@ -87,6 +87,11 @@ class SppTaasDriver(TaasBaseDriver):
 
     def create_tap_flow_postcommit(self, context):
         tf = context.tap_flow
+        if tf.get("vlan_filter"):
+            raise n_exc.InvalidInput(
+                error_message="tap flow refused by SPP: spp_mirror copies every frame; "
+                "a vlan_filter (%s) is not supported" % tf["vlan_filter"]
+            )
         ts = self.service_plugin.get_tap_service(context._plugin_context, tf["tap_service_id"])
         body = {
             "tap_flow": {"id": tf["id"], "source_port": tf["source_port"], "direction": tf["direction"]},

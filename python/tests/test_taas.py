@@ -78,6 +78,13 @@ class TaasDriverTest(unittest.TestCase):
         self.assertIn("compute-2", str(raised.exception))
         self.update_tap_flow.assert_not_called()
 
+    def test_a_vlan_filter_is_refused_without_asking_the_service(self):
+        context = FakeFlowContext()
+        context.tap_flow["vlan_filter"] = "9-18"
+        with self.assertRaises(n_exc.InvalidInput):
+            self.driver().create_tap_flow_postcommit(context)
+        self.assertEqual(self.service.requests, [])
+
     def test_no_free_mirror_is_error_with_the_reason_logged(self):
         self.service.answer(
             taas.FLOWS_PATH, {"active": False, "reason": "no_free_mirror", "detail": "2 of 2 in use"}
