@@ -52,6 +52,7 @@ export async function reconcileMirror(
   const touched = new Set<number>();
   const started = performance.now();
   let callCount = 0;
+  let waiting: number[] = [];
   const locks = [processName, ...layout.vfs.map((vf) => `vf:${vf.clientId}`)];
   try {
     await deps.locks.with(locks, async () => {
@@ -68,6 +69,7 @@ export async function reconcileMirror(
         addStatus(state, 'vfs', await deps.spp.status('vfs', vf.clientId));
       const plan = planTaps(topology, state, taps.mirrors);
       callCount = plan.calls.length;
+      waiting = plan.waiting;
       try {
         await executeTapCalls(deps, plan.calls, touched);
       } finally {
@@ -91,17 +93,21 @@ export async function reconcileMirror(
   deps.problems.recovered(processName);
   reportProblems(taps, deps.tapProblems, deps);
   const duration = Math.round((performance.now() - started) * 10) / 10;
+  const ready = taps.plugs.filter((plug) => !plug.mirrors.some((id) => waiting.includes(id)));
   const results = await Promise.all([
-    ...taps.plugs.map((plug) => deps.tapCompletions.reportUp(plug, callCount)),
+    ...ready.map((plug) => deps.tapCompletions.reportUp(plug, callCount)),
     ...taps.unplugs.map((unplug) => deps.tapCompletions.finishUnplug(unplug)),
   ]);
-  deps.metrics.tapFlows?.(taps.plugs.length);
+  deps.metrics.tapFlows?.(ready.length);
   if (callCount > 0)
     deps.logger.debug(
       { process: processName, calls: callCount, duration_ms: duration },
       'taps wired',
     );
-  return { kind: results.every(Boolean) ? 'done' : 'retry', touched: [...touched] };
+  if (!results.every(Boolean)) return { kind: 'retry', touched: [...touched] };
+  // A spp_vf being rebuilt: look again shortly (its build also queues this key).
+  if (waiting.length > 0) return { kind: 'recheck', afterMs: 500, touched: [...touched] };
+  return { kind: 'done', touched: [...touched] };
 }
 
 function reportProblems(taps: DesiredTaps, reported: LogOnce<string>, deps: SppDeps): void {

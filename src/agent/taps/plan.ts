@@ -345,6 +345,18 @@ export interface TapPlan {
   after: PortState;
   /** Mirrors whose wiring was removed (not wanted, or wanted differently). */
   removed: Array<{ mirrorId: number; actual: ActualMirror }>;
+  /** Wanted mirrors not wired yet: a component they need is not built (e.g. a restarted spp_vf). */
+  waiting: number[];
+}
+
+/** The components a tap plug attaches to all exist. */
+function built(state: PortState, topology: TapTopology, mirrorId: number, v: TapEnd, s: TapEnd) {
+  return (
+    portsOf(state, 'mirrors', topology.mirrorClientId, mirrorName(mirrorId)) !== undefined &&
+    portsOf(state, 'vfs', s.clientId, s.toVm) !== undefined &&
+    portsOf(state, 'vfs', v.clientId, v.toVm) !== undefined &&
+    portsOf(state, 'vfs', v.clientId, v.fromVm) !== undefined
+  );
 }
 
 /**
@@ -362,6 +374,7 @@ export function planTaps(
   const calls: TapCall[] = [];
   const wantedBy = new Map(wanted);
   const removed: TapPlan['removed'] = [];
+  const waiting: number[] = [];
   const actuals = topology.mirrors.map((_, mirrorId) => ({
     mirrorId,
     actual: readActualMirror(topology, state, mirrorId),
@@ -387,9 +400,13 @@ export function planTaps(
     const v = topology.ends.get(want.source);
     const s = topology.ends.get(want.service);
     if (!v || !s || !topology.mirrors[mirrorId]) continue;
+    if (!built(after, topology, mirrorId, v, s)) {
+      waiting.push(mirrorId);
+      continue;
+    }
     applySteps(after, plugSteps(topology, mirrorId, want.direction, v, s), calls);
   }
-  return { calls, after, removed };
+  return { calls, after, removed, waiting };
 }
 
 /** The tap teardown steps of one mirror on its own (for tests and the documentation of §5.3.1). */
