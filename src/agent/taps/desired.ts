@@ -110,6 +110,10 @@ export function deriveTaps(
     const wanted: Array<[number, 'in' | 'out']> = [];
     if (value.mirror_in !== null) wanted.push([value.mirror_in, 'in']);
     if (value.mirror_out !== null) wanted.push([value.mirror_out, 'out']);
+    if (value.mirror_in !== null && value.mirror_in === value.mirror_out) {
+      problem(`tap_info names mirror ${value.mirror_in} for both directions`);
+      continue;
+    }
     if (wanted.length === 0) {
       problem('tap_info names neither mirror_in nor mirror_out');
       continue;
