@@ -23,6 +23,7 @@ import { HostWork } from './reconcile-host.js';
 import { newTapProblems } from './reconcile-mirror.js';
 import { TapCompletions } from './taps/completions.js';
 import { SppProblems } from './reconcile-vf.js';
+import { SppHealth } from './spp-health.js';
 import { SppView } from './spp-view.js';
 
 /** Extra work that runs beside the agent (e.g. the heartbeat to Neutron). */
@@ -60,6 +61,38 @@ function freeVhosts(host: HostState, layout: AgentLayout | undefined): Record<st
   return free;
 }
 
+/** SPP's reachability: logged and counted when it changes, and told to the liveness key at once. */
+function sppHealth(logger: Logger, metrics: AgentMetrics, changed: () => void): SppHealth {
+  return new SppHealth((state) => {
+    metrics.sppReachable(state.state === 'ok');
+    if (state.state === 'ok') logger.info('SPP reachable again; binds on this host accepted');
+    else logger.warn({ problem: state.problem }, 'SPP unreachable; binds on this host refused');
+    changed();
+  });
+}
+
+/** The liveness record: who runs, what the layout offers, whether SPP answers. */
+function recordSource(
+  host: string,
+  layout: LayoutTracker,
+  dialect: DialectState,
+  health: SppHealth,
+): () => AgentRecord {
+  const startedAt = new Date().toISOString();
+  return () => {
+    const current = layout.current;
+    return {
+      host,
+      version: VERSION,
+      started_at: startedAt,
+      pid: process.pid,
+      physnets: current ? physnetVhosts(current) : {},
+      ...(dialect.value ? { dialect: dialect.value } : {}),
+      spp: health.record(),
+    };
+  };
+}
+
 /** The agent's parts, wired: each is given what it needs and nothing else. */
 function assemble(
   options: AgentOptions,
@@ -87,6 +120,8 @@ function assemble(
     metrics,
     (portId, bindPort, revision) => announcer.reportedUp(portId, bindPort, revision),
   );
+  const livenessRef: { current?: Liveness } = {};
+  const health = sppHealth(logger, metrics, () => livenessRef.current?.nudge());
   const sppDeps = {
     locks: new ProcessLocks(),
     tapCompletions: new TapCompletions(store, options.host, logger, (action) =>
@@ -96,7 +131,7 @@ function assemble(
     spp,
     dialect,
     view: new SppView(),
-    problems: new SppProblems(logger, metrics),
+    problems: new SppProblems(logger, metrics, health),
     metrics,
     logger,
   };
@@ -109,18 +144,7 @@ function assemble(
     logger,
     { reconcileIntervalMs: options.reconcileIntervalMs, retryMaxMs: options.retryMaxMs },
   );
-  const startedAt = new Date().toISOString();
-  const record = (): AgentRecord => {
-    const current = layout.current;
-    return {
-      host: options.host,
-      version: VERSION,
-      started_at: startedAt,
-      pid: process.pid,
-      physnets: current ? physnetVhosts(current) : {},
-      ...(dialect.value ? { dialect: dialect.value } : {}),
-    };
-  };
+  const record = recordSource(options.host, layout, dialect, health);
   const liveness = new Liveness(
     store,
     ownWriteWatch(snapshot, options.host, metrics),
@@ -128,6 +152,7 @@ function assemble(
     record,
     logger,
   );
+  livenessRef.current = liveness;
   return { snapshot, layout, controller, liveness, record, announcer };
 }
 

@@ -117,16 +117,8 @@ function classify(
   };
 }
 
-/**
- * Derives the desired SPP state of the host from its etcd keys (pure). Rules:
- * - action `plug` + valid bind_port on a vhost of the layout → that vhost carries the port;
- *   when two ports claim one vhost, the one holding the vhost's slot wins; when none holds
- *   it, neither is plugged (the vhost is kept as it is) and both are reported.
- * - a vhost nobody plugs is `empty` when its slot is free (or held by a port being
- *   unplugged), and `keep` while its slot is held by a port without a (valid) request.
- * - an unknown action value is a problem of that port only; other ports are unaffected.
- */
-export function deriveDesired(host: HostState, layout: AgentLayout): DesiredState {
+/** Every port's request, sorted into problems, unplugs and claims on vhosts. */
+function classifyPorts(host: HostState, layout: AgentLayout) {
   const problems: Problem[] = [];
   const unplugs: UnplugIntent[] = [];
   const claims = new Map<number, Claim[]>();
@@ -141,6 +133,20 @@ export function deriveDesired(host: HostState, layout: AgentLayout): DesiredStat
       claims.set(vhostId, [...(claims.get(vhostId) ?? []), classified.claim]);
     }
   }
+  return { problems, unplugs, claims };
+}
+
+/**
+ * Derives the desired SPP state of the host from its etcd keys (pure). Rules:
+ * - action `plug` + valid bind_port on a vhost of the layout → that vhost carries the port;
+ *   when two ports claim one vhost, the one holding the vhost's slot wins; when none holds
+ *   it, neither is plugged (the vhost is kept as it is) and both are reported.
+ * - a vhost nobody plugs is `empty` when its slot is free (or held by a port being
+ *   unplugged), and `keep` while its slot is held by a port without a (valid) request.
+ * - an unknown action value is a problem of that port only; other ports are unaffected.
+ */
+export function deriveDesired(host: HostState, layout: AgentLayout): DesiredState {
+  const { problems, unplugs, claims } = classifyPorts(host, layout);
   const vhosts = new Map<number, DesiredVhost>();
   const plugs: PlugIntent[] = [];
   const unplugging = new Set(unplugs.map((unplug) => unplug.portId));

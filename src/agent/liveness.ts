@@ -2,10 +2,15 @@ import type { Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { keys } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
-import type { AgentRecord } from '../etcd/values.js';
+import type { AgentKindRecord, AgentRecord } from '../etcd/values.js';
 import { encodeJson } from '../etcd/values.js';
 import { sleep } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
+
+/** The durable record that tells the service this host runs our agent (agent-gate.ts). */
+function agentKindRecord(record: AgentRecord): AgentKindRecord {
+  return { agent: 'networking-spp', version: record.version };
+}
 
 /** What the liveness key needs of the agent's watch (EtcdSync). */
 export interface OwnWriteWatch {
@@ -25,6 +30,10 @@ export interface OwnWriteWatch {
 export class Liveness {
   private lease: Lease | undefined;
   private healthy: boolean | undefined;
+  /** Cuts the wait before the next beat short (the record changed). */
+  private wake = new AbortController();
+  /** `agent_kind/<host>` is written with the record once per lease (a host destroy removes it). */
+  private kindWrittenFor: Lease | undefined;
 
   constructor(
     private readonly store: EtcdStore,
@@ -48,8 +57,15 @@ export class Liveness {
     while (!signal.aborted) {
       const started = Date.now();
       await this.beat(Math.max(200, periodMs - 100));
-      await sleep(Math.max(0, periodMs - (Date.now() - started)), signal);
+      const wait = AbortSignal.any([signal, this.wake.signal]);
+      await sleep(Math.max(0, periodMs - (Date.now() - started)), wait);
+      if (this.wake.signal.aborted) this.wake = new AbortController();
     }
+  }
+
+  /** Rewrites the record now rather than at the next period (e.g. SPP became unreachable). */
+  nudge(): void {
+    this.wake.abort();
   }
 
   /** Revokes the lease so the key disappears at once (clean shutdown). */
@@ -94,10 +110,16 @@ export class Liveness {
 
   private async writeRecord(lease: Lease): Promise<number> {
     const leaseId = await lease.grant();
+    const record = this.record();
+    const kind =
+      this.kindWrittenFor === lease
+        ? []
+        : [{ put: keys.agentKind(record.host), value: encodeJson(agentKindRecord(record)) }];
     const result = await this.store.transaction(
       [],
-      [{ put: this.key, value: encodeJson(this.record()), lease: leaseId }],
+      [{ put: this.key, value: encodeJson(record), lease: leaseId }, ...kind],
     );
+    this.kindWrittenFor = lease;
     return result.revision;
   }
 

@@ -11,6 +11,8 @@ export interface AgentMetrics {
   tapFlows?(count: number): void;
   /** A tap flow plugged or unplugged, or a tap etcd does not have removed from SPP. */
   tapAction?(action: 'plug' | 'unplug' | 'stale'): void;
+  /** Whether the agent reaches spp-ctl and every spp_vf (binds are refused while it does not). */
+  sppReachable(ok: boolean): void;
 }
 
 export const noAgentMetrics: AgentMetrics = {
@@ -19,4 +21,5 @@ export const noAgentMetrics: AgentMetrics = {
   sppCtlError: () => undefined,
   watchRestart: () => undefined,
   pluggedPorts: () => undefined,
+  sppReachable: () => undefined,
 };

@@ -19,6 +19,7 @@ export class PrometheusAgentMetrics implements AgentMetrics {
   private readonly plugged: Gauge;
   private readonly taps: Gauge;
   private readonly tapActions: Counter<'action'>;
+  private readonly reachable: Gauge;
 
   constructor(host: string) {
     const registers = [this.registry];
@@ -60,6 +61,12 @@ export class PrometheusAgentMetrics implements AgentMetrics {
       help: 'Ports currently plugged on this host',
       registers,
     });
+    this.reachable = new Gauge({
+      name: 'spp_agent_spp_reachable',
+      help: '1 while the agent reaches spp-ctl and every spp_vf, 0 while it does not (binds on the host are then refused as spp_unreachable)',
+      registers,
+    });
+    this.reachable.set(1);
     this.taps = new Gauge({
       name: 'spp_agent_tap_flows',
       help: 'Tap flows currently wired on this host (tap-as-a-service)',
@@ -100,6 +107,10 @@ export class PrometheusAgentMetrics implements AgentMetrics {
 
   pluggedPorts(count: number): void {
     this.plugged.set(count);
+  }
+
+  sppReachable(ok: boolean): void {
+    this.reachable.set(ok ? 1 : 0);
   }
 
   /** Serves the registry on `address:port`; resolves with the bound port. */

@@ -12,6 +12,7 @@ import type { VhostWiring } from '../layout/wiring.js';
 import type { ActualVhost, SppCall } from './plan.js';
 import { actualAfter, planBuild, planVhost, readActualVhost } from './plan.js';
 import type { ProcessLocks } from './process-locks.js';
+import { SppHealth } from './spp-health.js';
 import type { SppView } from './spp-view.js';
 
 /** Why a key runs: start-up, an etcd change, the periodic full comparison, a retry. */
@@ -34,10 +35,13 @@ export class SppProblems {
   constructor(
     private readonly logger: Logger,
     private readonly metrics: AgentMetrics,
+    /** Reachability of the spp_vf processes, which the liveness record carries. */
+    readonly health: SppHealth = new SppHealth(),
   ) {}
 
   failed(processName: string, error: unknown, vhostId?: number): void {
     this.metrics.sppCtlError(processName);
+    if (processName.startsWith('vf:')) this.health.failed(processName, error);
     const message = errorMessage(error);
     if (!this.processes.report(processName, message)) return;
     this.logger.warn(
@@ -47,6 +51,7 @@ export class SppProblems {
   }
 
   recovered(processName: string): void {
+    if (processName.startsWith('vf:')) this.health.recovered(processName);
     if (this.processes.clear(processName)) {
       this.logger.info({ process: processName }, 'spp-ctl requests succeed again');
     }

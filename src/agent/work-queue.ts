@@ -38,6 +38,7 @@ export class WorkQueue<K, P> {
   private readonly entries = new Map<K, Entry<P>>();
   private readonly order: K[] = [];
   private waiters: Array<() => void> = [];
+  private wakeScheduled = false;
   private closed = false;
 
   constructor(
@@ -136,9 +137,20 @@ export class WorkQueue<K, P> {
     return entry;
   }
 
+  /**
+   * Workers are woken in the event loop's check phase, not at once: the watch messages of
+   * one etcd transaction (one per key family) arrive in consecutive I/O callbacks, and a
+   * key queued by each of them is then run once, on the whole transaction.
+   */
   private enqueue(key: K): void {
     this.order.push(key);
-    this.waiters.shift()?.();
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      for (let ready = this.order.length; ready > 0 && this.waiters.length > 0; ready--)
+        this.waiters.shift()?.();
+    });
   }
 
   private wakeAll(): void {

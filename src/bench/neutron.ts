@@ -128,7 +128,7 @@ async function runNeutronBench(
         authDisabled: false,
         bindTimeoutMs: 20_000,
         syncGraceMs: 60_000,
-        requireEtcdAgent: true,
+        requireEtcdAgent: 'true',
         shutdownGraceMs: 2000,
         etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
       },

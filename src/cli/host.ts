@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { ETCD_DEFAULT_MAX_TXN_OPS, MIN_TXN_OPS, buildHost, destroyHost } from '../hosts/admin.js';
+import { DEFAULT_UNPLUG_WAIT_MS, destroyHost } from '../hosts/destroy.js';
+import { ETCD_DEFAULT_MAX_TXN_OPS, MIN_TXN_OPS, buildHost } from '../hosts/admin.js';
 import { keys } from '../etcd/keys.js';
 import { describeHost, describeHosts } from '../hosts/summary.js';
 import type { HostSummary } from '../hosts/summary.js';
@@ -24,6 +25,14 @@ function parseMaxTxnOps(text: string): number {
   const value = Number(text);
   if (!/^[0-9]+$/.test(text) || value < MIN_TXN_OPS) {
     throw new InputError(`--max-txn-ops: "${text}" must be an integer of at least ${MIN_TXN_OPS}`);
+  }
+  return value;
+}
+
+function parseSeconds(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 3600) {
+    throw new InputError(`--unplug-wait: "${text}" must be a number of seconds from 0 to 3600`);
   }
   return value;
 }
@@ -86,8 +95,28 @@ async function runBuild(flags: BuildFlags): Promise<void> {
   for (const key of result.removed) out(`  - ${key}`);
 }
 
-async function runDestroy(flags: EtcdFlags & { host: string }): Promise<void> {
-  const removed = await withStore(flags, (store) => destroyHost(store, flags.host));
+async function runDestroy(
+  flags: EtcdFlags & { host: string; force?: boolean; unplugWait: number },
+): Promise<void> {
+  const result = await withStore(flags, (store) =>
+    destroyHost(store, flags.host, {
+      force: flags.force ?? false,
+      unplugWaitMs: flags.unplugWait * 1000,
+    }),
+  );
+  if (result.unplugged.length > 0)
+    out(
+      `host ${flags.host}: the agent took ${result.unplugged.length} port(s) out of SPP: ${result.unplugged.join(', ')}`,
+    );
+  if (result.leftInSpp.length > 0) {
+    const why = result.agentAlive
+      ? `the agent did not unplug them within ${flags.unplugWait} s`
+      : 'no agent is alive on the host';
+    process.stderr.write(
+      `warning: host ${flags.host}: ${why}; SPP may still forward to these ports until spp_vf restarts: ${result.leftInSpp.join(', ')}\n`,
+    );
+  }
+  const removed = result.removed;
   if (removed.length === 0) {
     out(`host ${flags.host}: nothing to remove`);
     return;
@@ -228,7 +257,17 @@ export function registerHostCommands(program: Command): void {
       .description(
         "remove all of a host's keys (configuration first, every key family by prefix) in one transaction",
       )
-      .requiredOption('--host <host>', 'compute host name'),
+      .requiredOption('--host <host>', 'compute host name')
+      .option(
+        '--force',
+        'destroy a host with ports plugged: its agent first takes them out of SPP (then the keys go)',
+      )
+      .option(
+        '--unplug-wait <seconds>',
+        'with --force, how long to wait for the agent to unplug the ports',
+        parseSeconds,
+        DEFAULT_UNPLUG_WAIT_MS / 1000,
+      ),
   ).action(runDestroy);
   withEtcdFlags(
     host

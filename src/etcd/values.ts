@@ -28,6 +28,13 @@ export const tapInfoSchema = z.object({
 });
 export type TapInfo = z.infer<typeof tapInfoSchema>;
 
+/** The agent's last word on SPP: reachable, or why binds cannot be carried out now. */
+export const sppHealthSchema = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('ok') }),
+  z.object({ state: z.literal('unreachable'), problem: z.string(), since: z.string() }),
+]);
+export type SppHealthRecord = z.infer<typeof sppHealthSchema>;
+
 /** Our agent's liveness record under `agent/<host>` (a new key; the original ignores it). */
 export const agentRecordSchema = z.object({
   host: z.string(),
@@ -36,6 +43,8 @@ export const agentRecordSchema = z.object({
   pid: z.number().int(),
   physnets: z.record(z.string(), z.object({ vhosts: z.array(z.number().int()) })),
   dialect: z.string().optional(),
+  /** Whether the agent reaches SPP (spp-ctl and every spp_vf); absent in older records. */
+  spp: sppHealthSchema.optional(),
 });
 export type AgentRecord = z.infer<typeof agentRecordSchema>;
 

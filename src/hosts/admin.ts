@@ -359,7 +359,7 @@ async function rollback(
  * transaction: the configuration key, listed first, and each key family by prefix, so
  * the operation count stays small however big the host is.
  */
-export async function destroyHost(store: EtcdStore, host: string): Promise<KeyValue[]> {
+export async function deleteHostKeys(store: EtcdStore, host: string): Promise<KeyValue[]> {
   const result = await store.deleteAtomically(
     [keys.configuration(host), keys.buildLock(host), keys.agentKind(host)],
     HOST_PREFIX_KINDS.map((kind) => keys.hostPrefix(kind, host)),

@@ -1,4 +1,7 @@
+import { keys } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
+import type { AgentKind } from '../server/agent-gate.js';
+import { agentKindOf } from '../server/agent-gate.js';
 import type { HostState } from '../snapshot/model.js';
 import { heldBy, isUp, valueOf } from '../snapshot/model.js';
 import { readAllHosts, readHost } from '../snapshot/read.js';
@@ -6,7 +9,16 @@ import { readAllHosts, readHost } from '../snapshot/read.js';
 export interface HostSummary {
   host: string;
   revision: number;
-  agent: { state: 'alive' | 'down'; version?: string; startedAt?: string };
+  agent: {
+    state: 'alive' | 'down';
+    /** `networking-spp` when the host runs (or ran) our agent, else `original` (or none). */
+    kind: AgentKind;
+    version?: string;
+    startedAt?: string;
+    /** What the agent last said about SPP; binds are refused while it is `unreachable`. */
+    spp?: 'ok' | 'unreachable';
+    sppProblem?: string;
+  };
   nics: Array<{
     nic: number;
     pciAddress: string;
@@ -58,6 +70,11 @@ export function hostProblems(state: HostState): string[] {
   const note = (entry: { ok: boolean; problem?: string } | undefined) => {
     if (entry && !entry.ok && entry.problem) problems.push(entry.problem);
   };
+  if (!state.configuration) {
+    problems.push(
+      `no SPP layout: ${keys.configuration(state.host)} is absent although an agent runs for this host name (build it with "networking-spp host build", or check the agent's [DEFAULT] host)`,
+    );
+  }
   note(state.configuration);
   note(state.agent);
   for (const slot of state.sortedSlots())
@@ -159,13 +176,10 @@ export function summarizeHost(state: HostState, revision: number): HostSummary {
       ? [{ portId: port.portId, action }]
       : [];
   });
-  const record = valueOf(state.agent);
   return {
     host: state.host,
     revision,
-    agent: record
-      ? { state: 'alive', version: record.version, startedAt: record.started_at }
-      : { state: 'down' },
+    agent: agentSummary(state),
     nics: nicsOf(state),
     slots: slotsOf(state),
     mirrors,
@@ -181,20 +195,43 @@ export function summarizeHost(state: HostState, revision: number): HostSummary {
   };
 }
 
-/** One host's summary, or undefined when it has no configuration key. */
+function agentSummary(state: HostState): HostSummary['agent'] {
+  const kind = agentKindOf({
+    livenessKey: state.agent !== undefined,
+    kindMarker: state.agentKind !== undefined,
+  });
+  const record = valueOf(state.agent);
+  if (!record) return { state: 'down', kind };
+  const spp = record.spp;
+  return {
+    state: 'alive',
+    kind,
+    version: record.version,
+    startedAt: record.started_at,
+    ...(spp ? { spp: spp.state } : {}),
+    ...(spp?.state === 'unreachable' ? { sppProblem: spp.problem } : {}),
+  };
+}
+
+/** A host is listed when it has a layout, or an agent of ours runs under its name (no layout). */
+function isListed(state: HostState): boolean {
+  return state.configuration !== undefined || state.agent !== undefined;
+}
+
+/** One host's summary, or undefined when it has neither a layout nor a live agent. */
 export async function describeHost(
   store: EtcdStore,
   host: string,
 ): Promise<HostSummary | undefined> {
   const read = await readHost(store, host);
-  return read.host.configuration ? summarizeHost(read.host, read.revision) : undefined;
+  return isListed(read.host) ? summarizeHost(read.host, read.revision) : undefined;
 }
 
-/** Every host with a configuration key, by name. */
+/** Every host with a layout or a live agent, by name. */
 export async function describeHosts(store: EtcdStore): Promise<HostSummary[]> {
   const read = await readAllHosts(store);
   return [...read.hosts.values()]
-    .filter((state) => state.configuration !== undefined)
+    .filter(isListed)
     .sort((a, b) => a.host.localeCompare(b.host))
     .map((state) => summarizeHost(state, read.revision));
 }

@@ -16,6 +16,8 @@ export interface AgentConfigurations {
   vhosts: Record<string, { total: number; free: number }>;
   spp_dialect: string | null;
   version: string;
+  /** `ok`, or `unreachable: <why>` while binds on the host are refused as spp_unreachable. */
+  spp: string;
 }
 
 /** The configurations from the agent's liveness record and its count of free slots. */
@@ -29,7 +31,14 @@ export function agentConfigurations(
     const total = record.physnets[physnet]?.vhosts.length ?? 0;
     vhosts[physnet] = { total, free: Math.min(total, free[physnet] ?? total) };
   }
-  return { physnets, vhosts, spp_dialect: record.dialect ?? null, version: record.version };
+  const spp = record.spp?.state === 'unreachable' ? `unreachable: ${record.spp.problem}` : 'ok';
+  return {
+    physnets,
+    vhosts,
+    spp_dialect: record.dialect ?? null,
+    version: record.version,
+    spp,
+  };
 }
 
 export interface AgentStateInput {

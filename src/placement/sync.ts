@@ -237,7 +237,9 @@ export class PlacementSync {
       const message = errorMessage(error);
       this.last = { at: at.toISOString(), ok: false, writes: counting(), error: message };
       this.metrics.sync('error', at.getTime() / 1000);
-      if (message !== this.lastError) {
+      // One line per run of failures (its first error); later ones differ only by which
+      // request happened to be in flight. The status shows the latest.
+      if (this.lastError === undefined) {
         this.deps.logger.warn(
           { err: message },
           'Placement inventory sync failed; retrying with backoff',

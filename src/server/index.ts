@@ -88,6 +88,7 @@ function assemble(
   const binds = new BindService(store, snapshot, logger, metrics, {
     bindTimeoutMs: options.bindTimeoutMs,
     requireEtcdAgent: options.requireEtcdAgent,
+    ...(options.socketDir !== undefined ? { socketDir: options.socketDir } : {}),
     ...deps.binder,
   });
   const unbinder = new Unbinder(store, snapshot, logger, metrics);
@@ -197,21 +198,7 @@ export async function startServer(
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logStarted(logger, options, `${host}:${address.port}`);
   let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      logger.info({}, 'binding service stopping');
-      const timer = setTimeout(
-        () => parts.binds.abortWaits('the binding service is stopping'),
-        options.shutdownGraceMs,
-      );
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(timer);
-        await stopParts();
-        logger.info({}, 'binding service stopped');
-      }
-    })());
+  const close = () => (closing ??= shutDown(app, parts, stopParts, options, logger));
   return {
     url: `http://${host}:${address.port}`,
     port: address.port,
@@ -220,6 +207,28 @@ export async function startServer(
     binds: parts.binds,
     close,
   };
+}
+
+/** Stops taking requests, lets binds in flight finish for the grace, then stops the parts. */
+async function shutDown(
+  app: { close(): Promise<unknown> },
+  parts: Parts,
+  stopParts: () => Promise<void>,
+  options: ServerOptions,
+  logger: Logger,
+): Promise<void> {
+  logger.info({}, 'binding service stopping');
+  const timer = setTimeout(
+    () => parts.binds.abortWaits('the binding service is stopping'),
+    options.shutdownGraceMs,
+  );
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+    await stopParts();
+    logger.info({}, 'binding service stopped');
+  }
 }
 
 /**

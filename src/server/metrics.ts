@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HostState } from '../snapshot/model.js';
+import { valueOf } from '../snapshot/model.js';
 
 /** Free slots per physnet of one host. */
 function freeByPhysnet(host: HostState): Map<string, number> {
@@ -27,6 +28,51 @@ export const noMetrics: BinderMetrics = {
   inflight: () => undefined,
 };
 
+/** Gauges read from the service's etcd snapshot when scraped: slots, agents, SPP per host. */
+function registerHostGauges(registers: Registry[], hosts: () => Iterable<HostState>): void {
+  const perHost = (
+    name: string,
+    help: string,
+    labelNames: readonly ('host' | 'physnet')[],
+    fill: (gauge: Gauge<'host' | 'physnet'>, host: HostState) => void,
+  ) => {
+    const gauge: Gauge<'host' | 'physnet'> = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect: () => {
+        gauge.reset();
+        for (const host of hosts()) if (host.configuration) fill(gauge, host);
+      },
+    });
+  };
+  perHost(
+    'spp_server_free_vhost_slots',
+    "Free vhost slots per host and physical network (from the service's etcd snapshot)",
+    ['host', 'physnet'],
+    (gauge, host) => {
+      for (const [physnet, count] of freeByPhysnet(host))
+        gauge.set({ host: host.host, physnet }, count);
+    },
+  );
+  perHost(
+    'spp_server_agent_alive',
+    "1 when the host's SPP agent holds its etcd liveness key, else 0 (hosts with a layout)",
+    ['host'],
+    (gauge, host) => gauge.set({ host: host.host }, host.agent ? 1 : 0),
+  );
+  perHost(
+    'spp_server_spp_reachable',
+    "1 when the host's live agent reports SPP reachable, 0 when it reports it unreachable (binds refused as spp_unreachable); absent without a live agent",
+    ['host'],
+    (gauge, host) => {
+      const spp = valueOf(host.agent)?.spp;
+      if (spp) gauge.set({ host: host.host }, spp.state === 'ok' ? 1 : 0);
+    },
+  );
+}
+
 /** Bind latency buckets (seconds): fine below 10 ms, where binds should be, up to the timeout. */
 const BIND_BUCKETS = [
   0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.0035, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -53,7 +99,7 @@ export class ServerMetrics implements BinderMetrics {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.binds = new Counter({
       name: 'spp_server_binds_total',
-      help: 'Port binds answered, by result (bound or the reason it was not)',
+      help: 'Bind requests answered, by result (bound or the reason it was not). Counts requests, not ports: ML2 retries a port whose binding failed (up to 10 times per port update), so one refused port can count up to 10',
       labelNames: ['result'],
       registers,
     });
@@ -87,19 +133,7 @@ export class ServerMetrics implements BinderMetrics {
       help: 'Binds being processed now',
       registers,
     });
-    const freeSlots = new Gauge<'host' | 'physnet'>({
-      name: 'spp_server_free_vhost_slots',
-      help: "Free vhost slots per host and physical network (from the service's etcd snapshot)",
-      labelNames: ['host', 'physnet'],
-      registers,
-      collect: () => {
-        freeSlots.reset();
-        for (const host of hosts()) {
-          for (const [physnet, count] of freeByPhysnet(host))
-            freeSlots.set({ host: host.host, physnet }, count);
-        }
-      },
-    });
+    registerHostGauges(registers, hosts);
     this.tapCreates = new Counter({
       name: 'spp_server_tap_flow_creates_total',
       help: 'Tap flow creates answered, by result (active or the reason it is not)',
@@ -138,18 +172,6 @@ export class ServerMetrics implements BinderMetrics {
           const free = [...host.mirrors.values()].filter((slot) => slot.holder.free).length;
           mirrorSlots.set({ host: host.host, state: 'free' }, free);
           mirrorSlots.set({ host: host.host, state: 'used' }, host.mirrors.size - free);
-        }
-      },
-    });
-    const agentUp = new Gauge<'host'>({
-      name: 'spp_server_agent_alive',
-      help: "1 when the host's SPP agent holds its etcd liveness key, else 0 (hosts with a layout)",
-      labelNames: ['host'],
-      registers,
-      collect: () => {
-        agentUp.reset();
-        for (const host of hosts()) {
-          if (host.configuration) agentUp.set({ host: host.host }, host.agent ? 1 : 0);
         }
       },
     });

@@ -5,6 +5,8 @@ import { booleanOption, integerOption, secondsOption, stringOption } from '../co
 import { OptionReader } from '../config/reader.js';
 import type { EtcdSettings } from '../etcd/connection.js';
 import { InputError } from '../util/errors.js';
+import type { EtcdAgentRequirement } from './agent-gate.js';
+import { parseEtcdAgentRequirement } from './agent-gate.js';
 import type { PlacementOptions } from '../placement/options.js';
 import { PLACEMENT_REGISTRY, placementOptionsFromIni } from '../placement/options.js';
 
@@ -25,10 +27,13 @@ export interface ServerOptions {
    */
   syncGraceMs: number;
   /**
-   * Require the agent's etcd liveness key `agent/<host>`. Turn off only while the original
-   * agent (which does not write it) still runs on compute hosts; Neutron's view then decides.
+   * Whose word on a host's agent a bind trusts (agent-gate.ts): our etcd liveness key on
+   * every host (`true`), Neutron's agent list only (`false`, while only original agents
+   * run), or per host by the kind of agent it runs (`auto`, during a migration).
    */
-  requireEtcdAgent: boolean;
+  requireEtcdAgent: EtcdAgentRequirement;
+  /** Directory of the vhost-user sockets Neutron hands to Nova/QEMU (`<dir>/sock<N>`). */
+  socketDir?: string;
   /** How long a tap flow create waits for the agent's `tap_status = up` before rolling back (ms). */
   tapTimeoutMs?: number;
   /** On SIGTERM, how long in-flight binds may still run before they are rolled back (ms). */
@@ -44,6 +49,8 @@ export const DEFAULT_BIND_TIMEOUT_S = 20;
 export const DEFAULT_SYNC_GRACE_S = 60;
 /** The original TaaS driver waits 30 s for tap_status. */
 export const DEFAULT_TAP_TIMEOUT_S = 30;
+/** The original's socket directory (`/tmp/sock<N>`, SYSTEM.md §4). */
+export const DEFAULT_SOCKET_DIR = '/tmp';
 
 const s = SERVER_SECTION;
 
@@ -85,9 +92,13 @@ export const SERVER_OPTIONS = {
     max: 86400,
     help: 'Seconds: a full sync leaves alone ports whose etcd keys changed more recently (they may be binding).',
   }),
-  requireEtcdAgent: booleanOption(s, 'require_etcd_agent', {
-    default: true,
-    help: "Require the agent's etcd liveness key before binding on a host; false only while original agents (which do not write it) still run: then Neutron's agent list decides.",
+  requireEtcdAgent: stringOption(s, 'require_etcd_agent', {
+    default: 'true',
+    help: "true: a bind needs the agent's etcd liveness key; false: Neutron's agent list alone decides (only original agents, which do not write the key, run); auto: hosts that run our agent are judged by etcd, the others by Neutron (mixed operation during a migration).",
+  }),
+  socketDir: stringOption(s, 'vhost_socket_dir', {
+    default: DEFAULT_SOCKET_DIR,
+    help: "Directory of the vhost-user sockets in the answers to Neutron (<dir>/sock<vhost id>); spp_vf itself opens /tmp/sock<vhost id>, so a different directory must be what spp_vf sees as /tmp (e.g. its unit's BindPaths=<dir>:/tmp).",
   }),
   shutdownGrace: secondsOption(s, 'shutdown_grace', {
     defaultText: 'bind_timeout + 5',
@@ -122,11 +133,20 @@ export function serverOptionsFromIni(ini: IniOptions): ServerOptions {
     bindTimeoutMs: bindTimeout * 1000,
     syncGraceMs: reader.value(o.syncGrace) * 1000,
     tapTimeoutMs: reader.value(o.tapTimeout) * 1000,
-    requireEtcdAgent: reader.value(o.requireEtcdAgent),
+    requireEtcdAgent:
+      reader.parsed(o.requireEtcdAgent, parseEtcdAgentRequirement) ?? ('true' as const),
+    socketDir: reader.parsed(o.socketDir, parseSocketDir) ?? DEFAULT_SOCKET_DIR,
     shutdownGraceMs: (reader.get(o.shutdownGrace) ?? bindTimeout + 5) * 1000,
     etcd: etcdSettingsFromOptions(reader),
     placement: placementOptionsFromIni(ini, SERVER_REGISTRY),
   };
+}
+
+/** An absolute directory without a trailing slash (QEMU is given `<dir>/sock<N>`). */
+function parseSocketDir(raw: string): string {
+  if (!raw.startsWith('/')) throw new Error('must be an absolute directory');
+  if (/[\s,]/.test(raw)) throw new Error('must not contain spaces or commas');
+  return raw === '/' ? raw : raw.replace(/\/+$/, '');
 }
 
 /** `HOST:PORT` or `[IPv6]:PORT` as given to --listen. */

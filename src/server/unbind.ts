@@ -56,7 +56,12 @@ export function planUnplug(view: PortView): UnplugPlan {
       kind: 'txn',
       result: 'unplug_requested',
       conditions: [unchanged(k.bindPort, port.bindPort), unchanged(k.action, port.action)],
-      operations: [{ put: k.action, value: 'unplug' }],
+      // The marker only tells our agent not to re-announce a plug; an original agent would
+      // leave it behind after the unplug, so it goes with the request.
+      operations: [
+        { put: k.action, value: 'unplug' },
+        ...(port.plugRequest ? [{ delete: k.plugRequest }] : []),
+      ],
     };
   }
   return {

@@ -4,6 +4,7 @@ import { parseKey } from '../etcd/keys.js';
 import type { EtcdStore, KeyValue, WatchEvent } from '../etcd/store.js';
 import { WatchResyncNeeded } from '../etcd/store.js';
 import { Backoff, sleep } from '../util/backoff.js';
+import { classifyEtcdFailure } from '../etcd/failure.js';
 import { errorMessage } from '../util/errors.js';
 import { Listeners } from './listeners.js';
 import type { KeyChange } from './listeners.js';
@@ -213,8 +214,14 @@ export class HostSnapshot {
         this.lastReadError = error;
         this.onReadError?.(error);
         if (!this.readerFailing) {
+          const failure = classifyEtcdFailure(error);
           this.logger.warn(
-            { scope: describeScope(this.scope), err: errorMessage(error) },
+            {
+              scope: describeScope(this.scope),
+              err: errorMessage(error),
+              etcd: failure.kind,
+              reason: failure.reason,
+            },
             'cannot read from etcd; retrying',
           );
         }

@@ -305,9 +305,32 @@ describe('networking-spp host show / list / destroy', () => {
     );
   });
 
-  it('destroys every key of the host in one go and reports them, leaving other hosts alone', async () => {
+  it('refuses to destroy a host with a plugged port, naming it, and changes nothing', async () => {
+    const before = await hostKeys('c2');
     const result = await runCli(['host', 'destroy', '--host', 'c2', '--etcd', etcd.endpoint]);
+    assert.equal(result.code, 2);
+    assert.match(
+      result.stderr,
+      /host c2 has ports plugged, refusing to destroy it \(with --force its agent first takes them out of SPP\): vhost 1 \(phys1\) = port port-b/,
+    );
+    assert.deepEqual(await hostKeys('c2'), before);
+  });
+
+  it('with --force destroys every key of the host in one go, leaving other hosts alone', async () => {
+    const result = await runCli([
+      'host',
+      'destroy',
+      '--host',
+      'c2',
+      '--force',
+      '--etcd',
+      etcd.endpoint,
+    ]);
     assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      /warning: host c2: no agent is alive on the host; SPP may still forward to these ports until spp_vf restarts: port-b/,
+    );
     assert.match(result.stdout, /host c2: removed 10 key\(s\)/);
     assert.match(result.stdout, /- \/spp\/openstack\/plug_request\/c2\/port-b = networking-spp/);
     assert.match(result.stdout, /- \/spp\/openstack\/agent_kind\/c2 = /);

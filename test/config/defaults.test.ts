@@ -13,10 +13,10 @@ import { defaultOf } from '../../src/config/option.js';
 import { SERVER_REGISTRY } from '../../src/server/options.js';
 
 const README = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
-const SERVER_API = readFileSync(
-  fileURLToPath(new URL('../../../docs/server-api.md', import.meta.url)),
-  'utf8',
-);
+const doc = (name: string) =>
+  readFileSync(fileURLToPath(new URL(`../../../docs/${name}`, import.meta.url)), 'utf8');
+const SERVER_API = doc('server-api.md');
+const PLACEMENT = doc('placement.md');
 
 const ETCD = {
   'spp.etcd_host': '127.0.0.1',
@@ -55,8 +55,38 @@ const SERVER = {
   'spp_server.bind_timeout': 20,
   'spp_server.tap_timeout': 30,
   'spp_server.sync_grace': 60,
-  'spp_server.require_etcd_agent': true,
+  'spp_server.require_etcd_agent': 'true',
+  'spp_server.vhost_socket_dir': '/tmp',
   'spp_server.shutdown_grace': 'bind_timeout + 5',
+  // docs/placement.md#options
+  'spp_placement.enabled': false,
+  'spp_placement.sync_interval': 60,
+  'spp_placement.leader_ttl': 15,
+  'spp_placement.retry_max_interval': 60,
+  'spp_placement.hypervisor_names': undefined,
+  'placement.auth_type': undefined,
+  'placement.auth_url': undefined,
+  'placement.username': undefined,
+  'placement.user_id': undefined,
+  'placement.password': undefined,
+  'placement.user_domain_name': undefined,
+  'placement.user_domain_id': undefined,
+  'placement.project_name': undefined,
+  'placement.project_id': undefined,
+  'placement.project_domain_name': undefined,
+  'placement.project_domain_id': undefined,
+  'placement.default_domain_name': undefined,
+  'placement.default_domain_id': undefined,
+  'placement.region_name': undefined,
+  'placement.valid_interfaces': undefined,
+  'placement.endpoint_type': 'public',
+  'placement.endpoint_override': undefined,
+  'placement.auth_section': undefined,
+  'placement.timeout': 5,
+  'placement.cafile': undefined,
+  'placement.certfile': undefined,
+  'placement.keyfile': undefined,
+  'placement.insecure': false,
 };
 
 function defaults(registry: typeof AGENT_REGISTRY): Record<string, unknown> {
@@ -82,7 +112,7 @@ describe('option registry = the README configuration reference', () => {
   it('every option is named in the README or the service API doc', () => {
     for (const option of [...AGENT_REGISTRY, ...SERVER_REGISTRY]) {
       assert.ok(
-        README.includes(`\`${option.name}\``) || SERVER_API.includes(`\`${option.name}\``),
+        [README, SERVER_API, PLACEMENT].some((text) => text.includes(`\`${option.name}\``)),
         option.name,
       );
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ROOT, keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
-import { buildHost, destroyHost, slotKeys } from '../../src/hosts/admin.js';
+import { buildHost, deleteHostKeys, slotKeys } from '../../src/hosts/admin.js';
 import { valueOf } from '../../src/snapshot/model.js';
 import { hostState } from '../harness/host-state.js';
 import { parseCustomLayout } from '../../src/layout/custom.js';
@@ -278,7 +278,7 @@ describe('host build beyond one etcd transaction (default --max-txn-ops 128)', (
       force: false,
       maxTxnOps: 50,
       afterTransaction: async (count) => {
-        if (count === 2) removed = (await destroyHost(store, 'gone')).length;
+        if (count === 2) removed = (await deleteHostKeys(store, 'gone')).length;
       },
     }).catch((error: unknown) => error);
     assert.equal(removed, 51, 'the lock and the 50 slots written so far');
@@ -290,7 +290,7 @@ describe('host build beyond one etcd transaction (default --max-txn-ops 128)', (
   });
 
   it('destroys a big host in one transaction, configuration and every slot', async () => {
-    const deleted = await destroyHost(store, 'big');
+    const deleted = await deleteHostKeys(store, 'big');
     assert.equal(deleted.length, 129);
     assert.equal(deleted[0]?.key, keys.configuration('big'));
     assert.deepEqual([...(await hostKeys('big')).keys()], []);

@@ -81,7 +81,7 @@ describe('networking-spp on a real Neutron', () => {
       authDisabled: false,
       bindTimeoutMs: 10_000,
       syncGraceMs: SYNC_GRACE_S * 1000,
-      requireEtcdAgent: true,
+      requireEtcdAgent: 'true',
       shutdownGraceMs: 2000,
       etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
     };

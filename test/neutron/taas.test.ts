@@ -110,7 +110,7 @@ describe('tap-as-a-service on a real Neutron (neutron_taas + SPP TaaS driver)', 
       bindTimeoutMs: 10_000,
       tapTimeoutMs: 5_000,
       syncGraceMs: SYNC_GRACE_S * 1000,
-      requireEtcdAgent: true,
+      requireEtcdAgent: 'true',
       shutdownGraceMs: 2000,
       etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
     };

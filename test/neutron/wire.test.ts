@@ -167,9 +167,16 @@ describe('agent state', () => {
       vhosts: { phys1: { total: 2, free: 1 }, phys2: { total: 2, free: 2 } },
       spp_dialect: '19.11',
       version: '9.9.9',
+      spp: 'ok',
     });
     const bare = agentConfigurations({ ...record, physnets: {}, dialect: undefined }, {});
-    assert.deepEqual(bare, { physnets: [], vhosts: {}, spp_dialect: null, version: '9.9.9' });
+    assert.deepEqual(bare, {
+      physnets: [],
+      vhosts: {},
+      spp_dialect: null,
+      version: '9.9.9',
+      spp: 'ok',
+    });
   });
 
   test('update_device_up / down arguments', () => {

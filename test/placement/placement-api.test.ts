@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { keys } from '../../src/etcd/keys.js';
 import { FREE } from '../../src/etcd/values.js';
-import { buildHost, destroyHost } from '../../src/hosts/admin.js';
+import { buildHost, deleteHostKeys } from '../../src/hosts/admin.js';
 import { planHostLayout } from '../../src/layout/host-layout.js';
 import { waitFor } from '../harness/wait.js';
 import type { PlacementLab, RunningSync } from './harness.js';
@@ -139,7 +139,7 @@ describe('SPP inventory in a real Placement', () => {
   });
 
   it('host destroy removes its providers, and only those', async () => {
-    await destroyHost(lab.store, 'cn3');
+    await deleteHostKeys(lab.store, 'cn3');
     await waitFor('cn3 provider gone', async () => {
       return !(await sppProviders(lab.admin)).has('cn3:SPP neutron agent:phys1');
     });

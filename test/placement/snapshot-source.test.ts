@@ -5,7 +5,7 @@ import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import { keys } from '../../src/etcd/keys.js';
 import { EtcdStore } from '../../src/etcd/store.js';
 import { FREE } from '../../src/etcd/values.js';
-import { buildHost, destroyHost } from '../../src/hosts/admin.js';
+import { buildHost, deleteHostKeys } from '../../src/hosts/admin.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { TcpProxy } from '../../src/lab/tcp-proxy.js';
 import { planHostLayout } from '../../src/layout/host-layout.js';
@@ -85,7 +85,7 @@ describe('hosts read from etcd for Placement', () => {
 
   it('catches up after a partition during which its history was compacted', async () => {
     proxy.cut();
-    await destroyHost(store, 'es2');
+    await deleteHostKeys(store, 'es2');
     await store.compareAndSwap(keys.vhost('es1', 'phys1', 0), FREE, 'port-2');
     const latest = await store.put('/spp/openstack/test/noise', 'x');
     await (store.client as Etcd3).kv.compact({ revision: String(latest), physical: true });

@@ -164,8 +164,11 @@ describe('per-host agent gate with one host of each kind (real etcd, real agent)
     store = etcd.connectStore();
     node = await computeHost({ store, etcd: etcd.endpoint, host: 'ours-1' });
     await node.startAgent({ spp: { agent_liveness_ttl: '2' } });
-    // What our agent will write once wired (issue 15); the running agent does not yet.
-    await store.put(keys.agentKind('ours-1'), '{"agent": "networking-spp", "version": "0.1.0"}');
+  });
+
+  it('our agent writes its durable kind marker with its first liveness record', async () => {
+    const kv = await waitFor('agent_kind/ours-1', () => store.get(keys.agentKind('ours-1')));
+    assert.equal((JSON.parse(kv.value) as { agent: string }).agent, 'networking-spp');
   });
 
   after(async () => {

@@ -26,7 +26,7 @@ function context(extra: Partial<BindContext> = {}): BindContext {
       host: HOST,
       segments: [{ id: 'seg', network_type: 'flat', physical_network: 'phys1' }],
     },
-    requireEtcdAgent: true,
+    requireEtcdAgent: 'true',
     deadline: NOW + 20_000,
     bindTimeoutMs: 20_000,
     reserved: { has: () => false },
@@ -103,6 +103,20 @@ describe('bind state machine (pure step function)', () => {
     });
   });
 
+  test('the socket is in [spp_server] vhost_socket_dir when set', () => {
+    const model = host();
+    const ctx = context({ socketDir: '/var/lib/spp/vhost' });
+    const claimed = step(initialState, viewEvent(model, false), ctx);
+    const waiting = step(claimed.state, commit(model, claimed), ctx);
+    const up = step(
+      waiting.state,
+      { type: 'key', key: keys.portStatus(HOST, 'p'), change: 'put', raw: 'up', now: NOW },
+      ctx,
+    );
+    const outcome = doneOutcome(up);
+    assert.equal(outcome.bound && outcome.vif_details.vhostuser_socket, '/var/lib/spp/vhost/sock0');
+  });
+
   test('the claim transaction keeps its guards: agent alive, layout unchanged', () => {
     const model = host();
     const claimed = step(initialState, viewEvent(model, false), context());
@@ -121,7 +135,7 @@ describe('bind state machine (pure step function)', () => {
     const withoutGate = step(
       initialState,
       viewEvent(host(), false),
-      context({ requireEtcdAgent: false }),
+      context({ requireEtcdAgent: 'false' }),
     );
     assert.ok(!only(withoutGate, 'txn').conditions.some((c) => 'present' in c));
   });

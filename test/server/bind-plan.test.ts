@@ -9,6 +9,7 @@ import { heldBy, valueOf } from '../../src/snapshot/model.js';
 import { decideHost, selectSegment } from '../../src/server/bind/decide.js';
 import type { Plan, PortView, Wanted } from '../../src/server/bind/plan.js';
 import { planBind } from '../../src/server/bind/plan.js';
+import { planUnplug } from '../../src/server/unbind.js';
 import type { BindRequest } from '../../src/server/bind/types.js';
 import { KvModel } from '../harness/kv-model.js';
 
@@ -271,25 +272,56 @@ describe('bind planning (pure): host checks', () => {
   });
 
   test('refuses a host without configuration, a segment SPP does not serve, a dead agent', () => {
-    const none = decideHost(request(), hostFromKvs(HOST, []), true);
+    const none = decideHost(request(), hostFromKvs(HOST, []), 'true');
     assert.equal('refusal' in none && none.refusal.reason, 'not_spp_host');
     const model = freshHost();
     const host = hostFromKvs(HOST, model.keyValues());
     const vxlan = decideHost(
       request({ segments: [{ id: 'x', network_type: 'vxlan' }] }),
       host,
-      true,
+      'true',
     );
     assert.equal('refusal' in vxlan && vxlan.refusal.reason, 'no_segment');
     model.delete(keys.agent(HOST));
-    const down = decideHost(request(), hostFromKvs(HOST, model.keyValues()), true);
+    const down = decideHost(request(), hostFromKvs(HOST, model.keyValues()), 'true');
     assert.equal('refusal' in down && down.refusal.reason, 'agent_down');
     assert.ok(
-      !('refusal' in decideHost(request(), hostFromKvs(HOST, model.keyValues()), false)),
+      !('refusal' in decideHost(request(), hostFromKvs(HOST, model.keyValues()), 'false')),
       'gate off: Neutron decides',
     );
-    const neutronDown = decideHost(request({ agents: [{ alive: false }] }), host, true);
+    const neutronDown = decideHost(request({ agents: [{ alive: false }] }), host, 'true');
     assert.equal('refusal' in neutronDown && neutronDown.refusal.reason, 'agent_down');
+  });
+
+  test('auto: a host that ran our agent is judged by etcd, one that never did by Neutron', () => {
+    const model = freshHost();
+    model.delete(keys.agent(HOST));
+    const original = hostFromKvs(HOST, model.keyValues());
+    const alive = [{ alive: true }];
+    assert.ok(!('refusal' in decideHost(request({ agents: alive }), original, 'auto')));
+    const noView = decideHost(request(), original, 'auto');
+    assert.equal('refusal' in noView && noView.refusal.reason, 'agent_down');
+    model.put(keys.agentKind(HOST), JSON.stringify({ agent: 'networking-spp', version: '1' }));
+    const oursDead = decideHost(
+      request({ agents: alive }),
+      hostFromKvs(HOST, model.keyValues()),
+      'auto',
+    );
+    assert.equal('refusal' in oursDead && oursDead.refusal.reason, 'agent_down');
+    assert.match('refusal' in oursDead ? oursDead.refusal.detail : '', /runs our agent/);
+  });
+
+  test('refuses at once when the agent reports SPP unreachable, and binds again once it is back', () => {
+    const model = freshHost();
+    const record = { host: HOST, version: '1', started_at: 'then', pid: 1, physnets: {} };
+    const problem = 'spp-ctl at http://127.0.0.1:7777 does not answer: connect ECONNREFUSED';
+    const down = { ...record, spp: { state: 'unreachable', problem, since: 'now' } };
+    model.put(keys.agent(HOST), JSON.stringify(down));
+    const refused = decideHost(request(), hostFromKvs(HOST, model.keyValues()), 'true');
+    assert.equal('refusal' in refused && refused.refusal.reason, 'spp_unreachable');
+    assert.match('refusal' in refused ? refused.refusal.detail : '', /ECONNREFUSED/);
+    model.put(keys.agent(HOST), JSON.stringify({ ...record, spp: { state: 'ok' } }));
+    assert.ok(!('refusal' in decideHost(request(), hostFromKvs(HOST, model.keyValues()), 'true')));
   });
 
   test('an unreadable configuration is an error naming its key', () => {
@@ -297,7 +329,7 @@ describe('bind planning (pure): host checks', () => {
       HOST,
       new KvModel({ [keys.configuration(HOST)]: '{"vf": 1}' }).keyValues(),
     );
-    const decision = decideHost(request(), host, false);
+    const decision = decideHost(request(), host, 'false');
     assert.ok('refusal' in decision);
     assert.equal(decision.refusal.reason, 'error');
     assert.match(decision.refusal.detail, /configuration\/h1: vf/);
@@ -325,5 +357,24 @@ describe('bind planning (pure): host checks', () => {
       ),
       undefined,
     );
+  });
+});
+
+describe('unplug planning (pure)', () => {
+  test('an unplug request removes our plug marker with it (an original agent would leave it)', () => {
+    const model = freshHost({
+      [keys.vhost(HOST, 'phys1', 0)]: 'p',
+      [keys.bindPort(HOST, 'p')]: encodeJson({ mac_address: 'fa:16:3e:00:00:01', vhost_id: 0 }),
+      [keys.action(HOST, 'p')]: 'plug',
+      [keys.portStatus(HOST, 'p')]: 'up',
+      [keys.plugRequest(HOST, 'p')]: 'networking-spp',
+    });
+    const unplug = planUnplug(view(model, 'p'));
+    assert.equal(unplug.kind, 'txn');
+    assert.equal(unplug.kind === 'txn' && unplug.result, 'unplug_requested');
+    assert.ok(unplug.kind === 'txn' && model.txn(unplug.conditions, unplug.operations));
+    assert.equal(model.get(keys.action(HOST, 'p')), 'unplug');
+    assert.equal(model.get(keys.plugRequest(HOST, 'p')), undefined);
+    assert.equal(model.get(keys.vhost(HOST, 'phys1', 0)), 'p', 'the agent frees the slot');
   });
 });

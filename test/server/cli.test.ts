@@ -147,6 +147,30 @@ describe('networking-spp server (process)', () => {
 });
 
 describe('networking-spp hosts / ports', () => {
+  it('lists an agent whose host has no layout, saying what is missing', async () => {
+    const record = {
+      host: 'compute1',
+      version: '0.1.0',
+      started_at: '2026-12-02T00:00:00Z',
+      pid: 1,
+      physnets: {},
+    };
+    await store.put(keys.agent('compute1'), JSON.stringify(record));
+    try {
+      const listed = await run(process.execPath, [BIN, 'hosts', '--etcd', etcd.endpoint]);
+      assert.match(
+        listed.stdout,
+        /\ncompute1\s+alive\s+networking-spp\s+0\.1\.0\s+\(no layout\)\n/,
+      );
+      assert.match(
+        listed.stdout,
+        /problem on compute1: no SPP layout: \/spp\/openstack\/configuration\/compute1 is absent although an agent runs for this host name/,
+      );
+    } finally {
+      await store.deleteAtomically([keys.agent('compute1')], []);
+    }
+  });
+
   it('shows hosts and the ports on a host as tables', async () => {
     const host = await startComputeHost({
       store,
@@ -163,9 +187,12 @@ describe('networking-spp hosts / ports', () => {
     const listed = await run(process.execPath, [BIN, 'hosts', '--etcd', etcd.endpoint]);
     assert.match(
       listed.stdout,
-      /^host\s+agent\s+version\s+physnet\s+vhosts\s+used\s+free\s+pending/,
+      /^host\s+agent\s+kind\s+version\s+physnet\s+vhosts\s+used\s+free\s+pending/,
     );
-    assert.match(listed.stdout, /\ncli-3\s+alive\s+fake-agent\s+phys1\s+2\s+1\s+1\s+0\s+0\n/);
+    assert.match(
+      listed.stdout,
+      /\ncli-3\s+alive\s+networking-spp\s+fake-agent\s+phys1\s+2\s+1\s+1\s+0\s+0\n/,
+    );
     assert.match(listed.stdout, /\n\s+phys2\s+1\s+0\s+1\n/);
 
     const ports = await run(process.execPath, [
@@ -179,7 +206,9 @@ describe('networking-spp hosts / ports', () => {
     assert.match(ports.stdout, /^host cli-3 {2}agent: alive \(fake-agent\) {2}ports: 1\n/);
     assert.match(
       ports.stdout,
-      new RegExp(`\\n${port.id}\\s+0\\s+phys1\\s+/tmp/sock0\\s+${port.mac}\\s+plug\\s+up\\n?`),
+      new RegExp(
+        `\\ncli-3\\s+${port.id}\\s+0\\s+phys1\\s+/tmp/sock0\\s+${port.mac}\\s+plug\\s+up\\n?`,
+      ),
     );
     const json = await run(process.execPath, [
       BIN,
@@ -192,6 +221,7 @@ describe('networking-spp hosts / ports', () => {
     ]);
     assert.deepEqual(JSON.parse(json.stdout).ports, [
       {
+        host: 'cli-3',
         portId: port.id,
         vhostId: 0,
         physnet: 'phys1',
@@ -211,5 +241,26 @@ describe('networking-spp hosts / ports', () => {
     ]).catch((error: { code: number; stderr: string }) => error);
     assert.ok('code' in unknown && unknown.code === 2);
     assert.match(unknown.stderr, /host nope has no SPP configuration in etcd/);
+
+    const found = await run(process.execPath, [
+      BIN,
+      'ports',
+      '--port',
+      port.id,
+      '--etcd',
+      etcd.endpoint,
+    ]);
+    assert.match(found.stdout, new RegExp(`\\ncli-3\\s+${port.id}\\s+0\\s+phys1\\s`));
+    assert.equal(found.stdout.trim().split('\n').length, 3, 'header, rule, one row');
+    const missing = await run(process.execPath, [
+      BIN,
+      'ports',
+      '--port',
+      'no-such-port',
+      '--etcd',
+      etcd.endpoint,
+    ]).catch((error: { code: number; stderr: string }) => error);
+    assert.ok('code' in missing && missing.code === 2);
+    assert.match(missing.stderr, /--port no-such-port: no SPP host has this port in etcd/);
   });
 });

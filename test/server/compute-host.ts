@@ -1,4 +1,4 @@
-import { buildHost, destroyHost } from '../../src/hosts/admin.js';
+import { buildHost, deleteHostKeys } from '../../src/hosts/admin.js';
 import { planHostLayout } from '../../src/layout/host-layout.js';
 import type { HostConfig } from '../../src/layout/schema.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
@@ -57,7 +57,7 @@ export async function startComputeHost(options: ComputeHostOptions): Promise<Com
     async stop() {
       await computeHost.agent?.stop();
       computeHost.agent = undefined;
-      await destroyHost(store, host);
+      await deleteHostKeys(store, host);
     },
   };
   if (!options.noAgent) await computeHost.startAgent();

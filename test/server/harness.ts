@@ -44,7 +44,7 @@ export async function startTestServer(
     authDisabled: false,
     bindTimeoutMs: 3000,
     syncGraceMs: 0,
-    requireEtcdAgent: true,
+    requireEtcdAgent: 'true',
     shutdownGraceMs: 5000,
     etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
     ...overrides,

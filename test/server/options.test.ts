@@ -15,7 +15,7 @@ describe('[spp_server] options', () => {
     assert.equal(options.syncGraceMs, 60_000);
     assert.equal(options.authToken, undefined);
     assert.equal(options.authDisabled, false);
-    assert.equal(options.requireEtcdAgent, true);
+    assert.equal(options.requireEtcdAgent, 'true');
     assert.deepEqual(options.etcd.endpoints, ['10.0.0.5:12379']);
     assert.throws(() => checkAuth(options), /auth_token is not set/);
   });
@@ -41,9 +41,22 @@ describe('[spp_server] options', () => {
     assert.equal(options.authToken, 's3cret');
     assert.equal(options.bindTimeoutMs, 2500);
     assert.equal(options.syncGraceMs, 30_000);
-    assert.equal(options.requireEtcdAgent, false);
+    assert.equal(options.requireEtcdAgent, 'false');
     assert.equal(options.shutdownGraceMs, 4000);
     checkAuth(options);
+  });
+
+  it('reads vhost_socket_dir (absolute, trailing slashes dropped) and refuses a relative one', () => {
+    const read = (value: string) =>
+      serverOptionsFromIni(
+        IniOptions.fromText(`[spp_server]\nvhost_socket_dir = ${value}\n`, 'neutron.conf'),
+      ).socketDir;
+    assert.equal(read('/var/lib/spp/vhost/'), '/var/lib/spp/vhost');
+    assert.equal(read('/tmp'), '/tmp');
+    assert.throws(
+      () => read('run/vhost'),
+      /neutron.conf: \[spp_server\] vhost_socket_dir = "run\/vhost": must be an absolute directory/,
+    );
   });
 
   it('names file, section, option and value on bad input', () => {

@@ -1,7 +1,9 @@
-import { keys } from '../../etcd/keys.js';
 import type { HostConfig } from '../../layout/schema.js';
 import { layoutPhysnets, layoutSlotNames } from '../../layout/slots.js';
 import type { HostState } from '../../snapshot/model.js';
+import { valueOf } from '../../snapshot/model.js';
+import type { EtcdAgentRequirement, GateDecision } from '../agent-gate.js';
+import { judgeAgent } from '../agent-gate.js';
 import type { BindOutcome, BindReason, BindRequest, Segment } from './types.js';
 import type { Wanted } from './plan.js';
 
@@ -45,21 +47,25 @@ export function selectSegment(
   return undefined;
 }
 
-/** Why the host's agent counts as down, or undefined when it is alive. */
-export function agentDown(
+/** Whether the host's agent may take the bind, by `requirement` (agent-gate.ts). */
+export function judgeHostAgent(
   request: BindRequest,
   host: HostState,
-  requireEtcdAgent: boolean,
-): string | undefined {
-  if (requireEtcdAgent && !host.agent) {
-    return `no SPP agent is alive on host ${request.host}: its liveness key ${keys.agent(request.host)} is absent (agent stopped or its lease expired)`;
-  }
-  if (request.agents && !request.agents.some((agent) => agent.alive)) {
-    return request.agents.length === 0
-      ? `Neutron knows no SPP agent on host ${request.host}`
-      : `Neutron reports the SPP agent on host ${request.host} as down`;
-  }
-  return undefined;
+  requirement: EtcdAgentRequirement,
+): GateDecision {
+  return judgeAgent(requirement, {
+    host: request.host,
+    livenessKey: host.agent !== undefined,
+    kindMarker: host.agentKind !== undefined,
+    ...(request.agents ? { neutronAgents: request.agents } : {}),
+  });
+}
+
+/** Why binds cannot go to the host's SPP now although its agent lives, if they cannot. */
+function sppDown(request: BindRequest, host: HostState): string | undefined {
+  const spp = valueOf(host.agent)?.spp;
+  if (!spp || spp.state === 'ok') return undefined;
+  return `the SPP agent on host ${request.host} cannot reach SPP: ${spp.problem ?? 'no detail'}`;
 }
 
 export type HostDecision =
@@ -70,7 +76,7 @@ export type HostDecision =
 export function decideHost(
   request: BindRequest,
   host: HostState,
-  requireEtcdAgent: boolean,
+  requirement: EtcdAgentRequirement,
 ): HostDecision {
   const config = host.configuration;
   if (!config) {
@@ -90,8 +96,10 @@ export function decideHost(
       ),
     };
   }
-  const down = agentDown(request, host, requireEtcdAgent);
-  if (down) return { refusal: refuse('agent_down', down) };
+  const gate = judgeHostAgent(request, host, requirement);
+  if (!gate.alive) return { refusal: refuse('agent_down', gate.reason) };
+  const spp = sppDown(request, host);
+  if (spp) return { refusal: refuse('spp_unreachable', spp) };
   return {
     wanted: {
       macAddress: request.macAddress,

@@ -1,9 +1,10 @@
+import type { EtcdAgentRequirement } from '../agent-gate.js';
 import { keys } from '../../etcd/keys.js';
 import type { Condition, Operation } from '../../etcd/store.js';
 import { FREE } from '../../etcd/values.js';
 import type { Stored } from '../../snapshot/model.js';
 import { isUp, valueOf } from '../../snapshot/model.js';
-import { decideHost, refuse } from './decide.js';
+import { decideHost, judgeHostAgent, refuse } from './decide.js';
 import type { Plan, PortView } from './plan.js';
 import { planBind, portKeyNames, portKeysOf, unchanged } from './plan.js';
 import type { BindOutcome, BindRequest } from './types.js';
@@ -17,7 +18,7 @@ export const ORPHAN_UNPLUG_WAIT_MS = 2000;
 /** What does not change during one bind. */
 export interface BindContext {
   request: BindRequest;
-  requireEtcdAgent: boolean;
+  requireEtcdAgent: EtcdAgentRequirement;
   /** When the bind gives up waiting (epoch ms). */
   deadline: number;
   bindTimeoutMs: number;
@@ -226,12 +227,18 @@ function act(
   }
 }
 
+/** The conditions that keep the agent judged alive (its liveness key, when judged by etcd). */
+function agentGuards(context: BindContext, view: PortView): Condition[] {
+  const gate = judgeHostAgent(context.request, view.host, context.requireEtcdAgent);
+  return gate.alive ? gate.guards : [];
+}
+
 /** The host must still be the one planned for: layout unchanged, agent alive. */
 function hostGuards(view: PortView, context: BindContext): Condition[] {
   const host = context.request.host;
   return [
     unchanged(keys.configuration(host), view.host.configuration),
-    ...(context.requireEtcdAgent ? [{ key: keys.agent(host), present: true } as const] : []),
+    ...agentGuards(context, view),
   ];
 }
 

@@ -1,3 +1,4 @@
+import type { EtcdAgentRequirement } from '../agent-gate.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { EtcdStore } from '../../etcd/store.js';
@@ -12,7 +13,7 @@ import type { BindOutcome, BindRequest } from './types.js';
 
 export interface BindServiceOptions {
   bindTimeoutMs: number;
-  requireEtcdAgent: boolean;
+  requireEtcdAgent: EtcdAgentRequirement;
   /** Directory of the vhost-user sockets in the answers (`<dir>/sock<N>`). */
   socketDir?: string;
   /** Test hook: runs after a bind's wait ended without `up`, before its rollback. */

@@ -7,7 +7,13 @@ export interface Segment {
 }
 
 export type BindReason =
-  'not_spp_host' | 'no_segment' | 'agent_down' | 'no_free_vhost' | 'timeout' | 'error';
+  | 'not_spp_host'
+  | 'no_segment'
+  | 'agent_down'
+  | 'spp_unreachable'
+  | 'no_free_vhost'
+  | 'timeout'
+  | 'error';
 
 export interface VifDetails {
   port_filter: false;
