@@ -149,6 +149,16 @@ describe('tap-as-a-service on a real Neutron (neutron_taas + SPP TaaS driver)', 
     ]);
     neutron = server;
     api = new NeutronApi(neutron.url);
+    // Ports bind once Neutron lists both agents alive (the driver sends Neutron's view).
+    await waitFor(
+      'both SPP agents alive in Neutron',
+      async () =>
+        (await api.listAgents()).filter((a) => a.agent_type === 'SPP neutron agent' && a.alive)
+          .length === 2
+          ? true
+          : undefined,
+      30_000,
+    );
     flat = await api.createNetwork({
       name: 'spp-flat',
       networkType: 'flat',
