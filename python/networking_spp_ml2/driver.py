@@ -366,6 +366,7 @@ class SppMechanismDriver(api.MechanismDriver):
             return None
         LOG.info("SPP sync of %d ports: %s", len(ports), sync.summary(answer))
         self._repair_down(ports)
+        self._sync_taps()
         return answer
 
     def _repair_down(self, ports):
@@ -414,6 +415,15 @@ class SppMechanismDriver(api.MechanismDriver):
                 port["host"],
                 answer.get("vhost_id"),
             )
+
+    def _sync_taps(self):
+        """The tap flows' full sync rides on the ports' (when the TaaS plugin is loaded)."""
+        try:
+            from networking_spp_ml2 import taas
+
+            taas.sync_tap_flows(self._client)
+        except Exception:
+            LOG.exception("SPP TaaS sync failed")
 
 
 def _ask(call, *args):

@@ -18,7 +18,10 @@ import { ownWriteWatch } from './own-write.js';
 import type { AgentMetrics } from './metrics.js';
 import { noAgentMetrics } from './metrics.js';
 import type { AgentOptions } from './options.js';
+import { ProcessLocks } from './process-locks.js';
 import { HostWork } from './reconcile-host.js';
+import { newTapProblems } from './reconcile-mirror.js';
+import { TapCompletions } from './taps/completions.js';
 import { SppProblems } from './reconcile-vf.js';
 import { SppHealth } from './spp-health.js';
 import { SppView } from './spp-view.js';
@@ -90,6 +93,22 @@ function recordSource(
   };
 }
 
+/** The agent's view of its host's etcd keys; a re-read after compaction is counted. */
+function hostSnapshot(
+  store: EtcdStore,
+  options: AgentOptions,
+  logger: Logger,
+  metrics: AgentMetrics,
+): HostSnapshot {
+  const snapshot = new HostSnapshot(store, { host: options.host }, logger, {
+    retryMaxMs: options.retryMaxMs,
+  });
+  snapshot.listeners.onStatus((status) => {
+    if (status === 'resyncing') metrics.watchRestart('resync');
+  });
+  return snapshot;
+}
+
 /** The agent's parts, wired: each is given what it needs and nothing else. */
 function assemble(
   options: AgentOptions,
@@ -98,12 +117,7 @@ function assemble(
   store: EtcdStore,
   spp: SppCtlClient,
 ) {
-  const snapshot = new HostSnapshot(store, { host: options.host }, logger, {
-    retryMaxMs: options.retryMaxMs,
-  });
-  snapshot.listeners.onStatus((status) => {
-    if (status === 'resyncing') metrics.watchRestart('resync');
-  });
+  const snapshot = hostSnapshot(store, options, logger, metrics);
   const layout = new LayoutTracker(logger);
   const dialect = new DialectState(
     options.dialect === 'auto' ? undefined : options.dialect,
@@ -120,6 +134,11 @@ function assemble(
   const livenessRef: { current?: Liveness } = {};
   const health = sppHealth(logger, metrics, () => livenessRef.current?.nudge());
   const sppDeps = {
+    locks: new ProcessLocks(),
+    tapCompletions: new TapCompletions(store, options.host, logger, (action) =>
+      metrics.tapAction?.(action),
+    ),
+    tapProblems: newTapProblems(),
     spp,
     dialect,
     view: new SppView(),

@@ -9,8 +9,12 @@ import { deriveDesired } from './desired.js';
 import type { AgentLayout } from './layout-index.js';
 import type { LayoutTracker } from './layout-tracker.js';
 import type { HostWork } from './reconcile-host.js';
+import type { MirrorDeps } from './reconcile-mirror.js';
 import { reconcileMirror } from './reconcile-mirror.js';
-import type { Outcome, SppDeps, Work } from './reconcile-vf.js';
+import type { DesiredTaps } from './taps/desired.js';
+import { NO_TAPS, deriveTaps } from './taps/desired.js';
+import { tapTopology } from './taps/plan.js';
+import type { Outcome, Work } from './reconcile-vf.js';
 import { reconcileVf } from './reconcile-vf.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -56,14 +60,15 @@ export class AgentController {
   private unreconciled: Set<WorkKey> | undefined;
   /** deriveDesired of the last (snapshot version, layout) asked for: runs of one change share it. */
   private desiredCache:
-    { version: number; layout: AgentLayout | undefined; desired: DesiredState } | undefined;
+    | { version: number; layout: AgentLayout | undefined; desired: DesiredState; taps: DesiredTaps }
+    | undefined;
   private readonly startedAt = performance.now();
 
   constructor(
     private readonly snapshot: HostSnapshot,
     private readonly hostName: string,
     private readonly layout: LayoutTracker,
-    private readonly deps: SppDeps & { completions: Completions },
+    private readonly deps: MirrorDeps & { completions: Completions },
     private readonly hostWork: HostWork,
     private readonly logger: Logger,
     private readonly options: ControllerOptions,
@@ -112,13 +117,27 @@ export class AgentController {
     const host = this.snapshot.host(this.hostName);
     if (this.layout.refresh(host)) this.layoutChanged(key);
     this.deps.completions.prune(host);
+    this.deps.tapCompletions.prune(host);
     const layout = this.layout.current;
     const desired = this.desired(host, layout);
     if (key === 'host') return this.hostWork.run(desired, layout);
-    if (key === 'mirror')
-      return layout?.mirror ? reconcileMirror(layout.mirror, this.deps) : { kind: 'done' };
+    if (key === 'mirror') {
+      if (!layout?.mirror) return { kind: 'done' };
+      const outcome = await reconcileMirror(layout, this.desiredCache?.taps ?? NO_TAPS, this.deps);
+      // The tap calls changed these spp_vf processes: their views are stale, and a vhost
+      // whose change waited for a tap teardown can go ahead.
+      for (const clientId of outcome.touched) {
+        this.deps.view.forget(clientId);
+        this.queue.add(`vf:${clientId}`, { full: true, cause: 'change' });
+      }
+      return outcome;
+    }
     const vf = layout?.vfs.find((candidate) => `vf:${candidate.clientId}` === key);
-    return vf ? reconcileVf(vf, desired, work, this.deps) : { kind: 'done' };
+    if (!vf) return { kind: 'done' };
+    const onBuilt = () => {
+      if (layout?.mirror) this.queue.add('mirror', { full: true, cause: 'change' });
+    };
+    return reconcileVf(vf, desired, work, { ...this.deps, onBuilt });
   }
 
   private desired(host: HostState, layout: AgentLayout | undefined): DesiredState {
@@ -126,7 +145,9 @@ export class AgentController {
     const cached = this.desiredCache;
     if (cached && cached.version === version && cached.layout === layout) return cached.desired;
     const desired = deriveDesired(host, layout ?? EMPTY_LAYOUT);
-    this.desiredCache = { version, layout, desired };
+    const taps = deriveTaps(host, layout ? tapTopology(layout) : undefined, desired);
+    desired.tapPorts = taps.ports;
+    this.desiredCache = { version, layout, desired, taps };
     return desired;
   }
 
@@ -194,6 +215,8 @@ export class AgentController {
         this.queue.add('host', change);
         const vhostId = valueOf(port?.bindPort)?.vhost_id;
         if (vhostId !== undefined) this.queueVhost(vhostId, change);
+        // A port of a tap changed (e.g. its unplug): the tap is torn down first.
+        if (host.taps.size > 0 && this.layout.current?.mirror) this.queue.add('mirror', change);
       } else if (item.kind === 'mirror' || item.kind.startsWith('tap_')) {
         if (this.layout.current?.mirror) this.queue.add('mirror', change);
       }

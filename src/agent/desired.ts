@@ -42,6 +42,8 @@ export interface DesiredState {
   plugs: PlugIntent[];
   unplugs: UnplugIntent[];
   problems: Problem[];
+  /** Ports that are the source or service of a tap etcd wants (set with the taps, taps/desired.ts). */
+  tapPorts?: ReadonlySet<string>;
 }
 
 interface Claim {

@@ -7,6 +7,10 @@ export interface AgentMetrics {
   sppCtlError(process: string): void;
   watchRestart(reason: 'silent' | 'resync'): void;
   pluggedPorts(count: number): void;
+  /** Tap flows wired now (those etcd wants and SPP carries). */
+  tapFlows?(count: number): void;
+  /** A tap flow plugged or unplugged, or a tap etcd does not have removed from SPP. */
+  tapAction?(action: 'plug' | 'unplug' | 'stale'): void;
   /** Whether the agent reaches spp-ctl and every spp_vf (binds are refused while it does not). */
   sppReachable(ok: boolean): void;
 }

@@ -22,6 +22,7 @@ export type SppCall =
   | { op: 'classify'; change: ClassifierChange };
 
 const NO_VLAN: PortVlan = { operation: 'none' };
+const NO_PORTS: ReadonlySet<string> = new Set();
 
 function runningComponents(status: ProcessStatus): Map<string, ComponentStatus> {
   const byName = new Map<string, ComponentStatus>();
@@ -99,6 +100,11 @@ export interface ActualVhost {
   classifierTx: VlanOp | undefined;
   /** The classification on the classifier-side port; `foreign` = an entry we cannot parse. */
   classification: Classification | 'foreign' | undefined;
+  /**
+   * SPP has the vhost wired into a tap (its forwarders read or write other rings than their
+   * own): the vhost may not change hands until the tap is torn down (SYSTEM.md §5.3).
+   */
+  tapped?: boolean;
 }
 
 function portOp(
@@ -123,7 +129,17 @@ export function readActualVhost(status: ProcessStatus, wiring: VhostWiring): Act
       wiring.classifierSidePort,
     ),
     classification: entry ? (parseClassifierEntry(entry) ?? 'foreign') : undefined,
+    ...(isTapped(running, wiring) ? { tapped: true } : {}),
   };
+}
+
+function isTapped(running: Map<string, ComponentStatus>, wiring: VhostWiring): boolean {
+  if (!wiring.forwarders) return false;
+  const toVm = running.get(wiring.forwarders.toVm)?.rx_port?.map((p) => p.port);
+  const fromVm = running.get(wiring.forwarders.fromVm)?.tx_port?.map((p) => p.port);
+  const own = (ports: string[] | undefined, ring: string) =>
+    ports === undefined || ports.length === 0 || (ports.length === 1 && ports[0] === ring);
+  return !own(toVm, wiring.classifierSidePort) || !own(fromVm, wiring.mergerSidePort);
 }
 
 export type VhostPlan = { calls: SppCall[] } | { blocked: string };
@@ -138,8 +154,10 @@ export function planVhost(
   wiring: VhostWiring,
   actual: ActualVhost,
   desired: DesiredVhost,
+  tapPorts: ReadonlySet<string> = NO_PORTS,
 ): VhostPlan {
   if (desired.kind === 'keep') return { calls: [] };
+
   const carry = desired.kind === 'carry' ? desired : undefined;
   const tagged = carry?.vlanId !== undefined;
   const mergerOp: PortVlan = tagged ? { operation: 'add', id: carry.vlanId ?? 0 } : NO_VLAN;
@@ -177,6 +195,13 @@ export function planVhost(
     if (current) calls.push({ op: 'classify', change: classifierChange('del', wiring, current) });
     if (wanted) calls.push({ op: 'classify', change: classifierChange('add', wiring, wanted) });
   }
+  const tapAllowed = carry !== undefined && tapPorts.has(carry.portId);
+  if (actual.tapped && !tapAllowed && (calls.length > 0 || !carry)) {
+    return {
+      blocked:
+        'SPP has a tap wired on this vhost that etcd does not want; waiting for its teardown',
+    };
+  }
   return { calls };
 }
 
@@ -202,13 +227,15 @@ function sameClassification(a: Classification | undefined, b: Classification | u
 /** The state a vhost is in once its plan ran without error. */
 export function actualAfter(desired: DesiredVhost, before: ActualVhost): ActualVhost {
   if (desired.kind === 'keep') return before;
+  const tapped = before.tapped ? { tapped: true } : {};
   const none: VlanOp = { operation: 'none', id: 0, pcp: 0 };
   if (desired.kind === 'empty')
-    return { mergerRx: none, classifierTx: none, classification: undefined };
+    return { mergerRx: none, classifierTx: none, classification: undefined, ...tapped };
   if (desired.vlanId === undefined) {
-    return { mergerRx: none, classifierTx: none, classification: { mac: desired.mac } };
+    return { mergerRx: none, classifierTx: none, classification: { mac: desired.mac }, ...tapped };
   }
   return {
+    ...tapped,
     mergerRx: { operation: 'add', id: desired.vlanId, pcp: 0 },
     classifierTx: { operation: 'del', id: 0, pcp: 0 },
     classification: { mac: desired.mac, vlanId: desired.vlanId },

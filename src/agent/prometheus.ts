@@ -17,6 +17,8 @@ export class PrometheusAgentMetrics implements AgentMetrics {
   private readonly sppErrors: Counter<'process'>;
   private readonly watchRestarts: Counter<'reason'>;
   private readonly plugged: Gauge;
+  private readonly taps: Gauge;
+  private readonly tapActions: Counter<'action'>;
   private readonly reachable: Gauge;
 
   constructor(host: string) {
@@ -65,6 +67,25 @@ export class PrometheusAgentMetrics implements AgentMetrics {
       registers,
     });
     this.reachable.set(1);
+    this.taps = new Gauge({
+      name: 'spp_agent_tap_flows',
+      help: 'Tap flows currently wired on this host (tap-as-a-service)',
+      registers,
+    });
+    this.tapActions = new Counter({
+      name: 'spp_agent_tap_actions_total',
+      help: 'Tap flows plugged or unplugged (etcd completion written), and stale SPP taps removed',
+      labelNames: ['action'],
+      registers,
+    });
+  }
+
+  tapFlows(count: number): void {
+    this.taps.set(count);
+  }
+
+  tapAction(action: 'plug' | 'unplug' | 'stale'): void {
+    this.tapActions.inc({ action });
   }
 
   portAction(action: 'plug' | 'unplug', result: 'ok' | 'error', seconds: number): void {

@@ -11,6 +11,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { VhostWiring } from '../layout/wiring.js';
 import type { ActualVhost, SppCall } from './plan.js';
 import { actualAfter, planBuild, planVhost, readActualVhost } from './plan.js';
+import type { ProcessLocks } from './process-locks.js';
 import { SppHealth } from './spp-health.js';
 import type { SppView } from './spp-view.js';
 
@@ -64,12 +65,16 @@ export class SppProblems {
 }
 
 export interface SppDeps {
+  /** Serialises runs that touch one SPP process (a spp_vf's run, a tap run). */
+  locks?: ProcessLocks;
   spp: SppCtlClient;
   dialect: DialectState;
   view: SppView;
   problems: SppProblems;
   metrics: AgentMetrics;
   logger: Logger;
+  /** A spp_vf's components were (re)built: its taps need wiring again. */
+  onBuilt?: (clientId: number) => void;
 }
 
 /** Sends calls to one process, in order (spp-ctl serves a process one request at a time). */
@@ -110,6 +115,7 @@ async function readVf(vf: VfPlan, work: Work, deps: SppDeps): Promise<Map<number
     await execute(deps.spp, 'vfs', vf.clientId, build);
     if (work.cause !== 'start') deps.metrics.repair('component', build.length);
     deps.logger.info({ process: `vf:${vf.clientId}`, calls: build.length }, 'components built');
+    deps.onBuilt?.(vf.clientId);
     status = await deps.spp.status('vfs', vf.clientId);
   }
   const actual = new Map<number, ActualVhost>();
@@ -123,6 +129,16 @@ async function readVf(vf: VfPlan, work: Work, deps: SppDeps): Promise<Map<number
  * right (the transactions run while the next vhosts are programmed).
  */
 export async function reconcileVf(
+  vf: VfPlan,
+  desired: DesiredState,
+  work: Work,
+  deps: SppDeps & { completions: Completions },
+): Promise<Outcome> {
+  if (!deps.locks) return reconcileVfLocked(vf, desired, work, deps);
+  return deps.locks.with([`vf:${vf.clientId}`], () => reconcileVfLocked(vf, desired, work, deps));
+}
+
+async function reconcileVfLocked(
   vf: VfPlan,
   desired: DesiredState,
   work: Work,
@@ -147,7 +163,7 @@ export async function reconcileVf(
       if (!before) throw new Error(`no known state for vhost ${vhostId}`);
       let programmed: Programmed;
       try {
-        programmed = await programVhost(vf.clientId, wiring, before, wish, deps);
+        programmed = await programVhost(vf.clientId, wiring, before, wish, deps, desired.tapPorts);
       } catch (error) {
         if (!(error instanceof SppCtlError) || error.status === undefined) throw error;
         failed = true;
@@ -189,8 +205,9 @@ async function programVhost(
   before: ActualVhost,
   wish: DesiredVhost,
   deps: SppDeps,
+  tapPorts: ReadonlySet<string> | undefined,
 ): Promise<Programmed> {
-  const plan = planVhost(wiring, before, wish);
+  const plan = planVhost(wiring, before, wish, tapPorts);
   if ('blocked' in plan) return plan;
   await execute(deps.spp, 'vfs', clientId, plan.calls);
   return { after: actualAfter(wish, before), calls: plan.calls.length };

@@ -46,7 +46,11 @@ function hostRows(summary: HostSummary): string[][] {
     summary.agent.version ?? '',
   ];
   const blank = first.map(() => '');
-  if (summary.nics.length === 0) return [[...first, '(no layout)', '', '', '', '']];
+  if (summary.nics.length === 0) return [[...first, '(no layout)', '', '', '', '', '', '']];
+  const mirrors =
+    summary.mirrorUse.mirrors > 0
+      ? `${summary.mirrorUse.used}/${summary.mirrorUse.mirrors} used`
+      : '';
   return summary.nics.map((nic, index) => [
     ...(index === 0 ? first : blank),
     nic.physnet,
@@ -54,6 +58,8 @@ function hostRows(summary: HostSummary): string[][] {
     String(nic.used),
     String(nic.free),
     index === 0 ? String(summary.pending.length) : '',
+    index === 0 ? mirrors : '',
+    index === 0 ? String(summary.taps.length) : '',
   ]);
 }
 
@@ -72,6 +78,8 @@ function printHosts(summaries: HostSummary[]): void {
     'used',
     'free',
     'pending',
+    'mirrors',
+    'taps',
   ];
   out(renderTable(headers, summaries.flatMap(hostRows)));
   for (const summary of summaries) {
@@ -147,12 +155,14 @@ async function hostPorts(flags: PortsFlags & { host: string }): Promise<void> {
   const summary = summarizeHost(state, read.revision);
   const rows = portRows(state, summary).filter((row) => !flags.port || row.portId === flags.port);
   if (flags.json) {
-    out(JSON.stringify({ host: flags.host, agent: summary.agent, ports: rows }, null, 2));
+    const taps = { mirrors: summary.mirrorUse, taps: summary.taps };
+    out(JSON.stringify({ host: flags.host, agent: summary.agent, ports: rows, ...taps }, null, 2));
     return;
   }
   const version = summary.agent.version ? ` (${summary.agent.version})` : '';
   out(`host ${flags.host}  agent: ${agentCell(summary.agent)}${version}  ports: ${rows.length}`);
   if (rows.length > 0) printPorts(rows, flags.socketDir);
+  if (!flags.port) printTaps(summary);
 }
 
 /** `ports --port P` without a host: where the port is, on every host (a port being moved may be on two). */
@@ -206,4 +216,27 @@ export function registerHostsCommands(program: Command): void {
     else if (port !== undefined) await findPort({ ...flags, port });
     else throw new InputError('ports: give --host <host>, --port <id>, or both');
   });
+}
+
+/** The host's tap flows (tap-as-a-service), after its ports. */
+function printTaps(summary: ReturnType<typeof summarizeHost>): void {
+  if (summary.mirrorUse.mirrors === 0 && summary.taps.length === 0) return;
+  out(
+    `mirrors: ${summary.mirrorUse.used} of ${summary.mirrorUse.mirrors} used  tap flows: ${summary.taps.length}`,
+  );
+  if (summary.taps.length === 0) return;
+  const mirror = (id: number | null) => (id === null ? '-' : String(id));
+  out(
+    renderTable(
+      ['tap flow', 'source port', 'service port', 'mirror in', 'mirror out', 'state'],
+      summary.taps.map((tap) => [
+        tap.flowId,
+        tap.sourcePort ?? '',
+        tap.servicePort ?? '',
+        mirror(tap.mirrorIn),
+        mirror(tap.mirrorOut),
+        tap.state,
+      ]),
+    ),
+  );
 }

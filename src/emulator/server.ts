@@ -95,6 +95,11 @@ export class EmulatorServer {
   private readonly downTimers = new Map<number, NodeJS.Timeout>();
   private readonly aborter = new AbortController();
   private stopped = false;
+  /**
+   * When set (tests, benchmarks), every /v1 request is appended: method, path and JSON body.
+   * Off by default so that a long-running emulator keeps no history.
+   */
+  recorded: Array<{ method: string; path: string; body?: unknown }> | undefined;
 
   private constructor(
     readonly spec: HostSpec,
@@ -231,6 +236,7 @@ export class EmulatorServer {
     try {
       if (isEmulatorPath(rawPath)) result = this.control(method, rawPath, body);
       else {
+        if (this.recorded && rawPath.startsWith('/v1')) this.record(method, rawPath, body);
         const fault = rawPath.startsWith('/v1') ? this.takeFault(rawPath) : undefined;
         const contentType = req.headers['content-type'];
         result = this.sppCtl.handle({ method, rawPath, contentType, body }, fault);
@@ -245,6 +251,16 @@ export class EmulatorServer {
         () => this.write(res, textResponse(500, 'Internal Server Error')),
       );
     } else this.write(res, result);
+  }
+
+  private record(method: string, path: string, body: Buffer): void {
+    let parsed: unknown;
+    try {
+      parsed = body.length === 0 ? undefined : (JSON.parse(body.toString('utf8')) as unknown);
+    } catch {
+      parsed = body.toString('utf8');
+    }
+    this.recorded?.push({ method, path, ...(parsed === undefined ? {} : { body: parsed }) });
   }
 
   private write(res: ServerResponse, response: RestResponse): void {

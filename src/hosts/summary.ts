@@ -38,6 +38,18 @@ export interface HostSummary {
     up: boolean;
   }>;
   mirrors: Array<{ mirrorId: number; core?: number; ports: string[]; flowId: string | null }>;
+  /** Mirror slot use (tap-as-a-service): configured, used, free. */
+  mirrorUse: { mirrors: number; used: number; free: number };
+  /** Tap flows in etcd, with what the agent has done about them. */
+  taps: Array<{
+    flowId: string;
+    sourcePort?: string;
+    servicePort?: string;
+    mirrorIn: number | null;
+    mirrorOut: number | null;
+    action?: string;
+    state: 'up' | 'pending' | 'unplugging' | 'no-request';
+  }>;
   components: Array<{
     nic: number;
     name: string;
@@ -110,6 +122,31 @@ function slotsOf(state: HostState): HostSummary['slots'] {
   });
 }
 
+function tapsOf(state: HostState): HostSummary['taps'] {
+  return [...state.taps.values()]
+    .sort((a, b) => (a.flowId < b.flowId ? -1 : 1))
+    .map((tap) => {
+      const info = valueOf(tap.info);
+      const action = valueOf(tap.action);
+      const state =
+        action === 'unplug'
+          ? 'unplugging'
+          : action === 'plug'
+            ? isUp(tap.status)
+              ? 'up'
+              : 'pending'
+            : 'no-request';
+      return {
+        flowId: tap.flowId,
+        ...(info ? { sourcePort: info.source_port, servicePort: info.service_port } : {}),
+        mirrorIn: info?.mirror_in ?? null,
+        mirrorOut: info?.mirror_out ?? null,
+        ...(action ? { action } : {}),
+        state,
+      };
+    });
+}
+
 export function summarizeHost(state: HostState, revision: number): HostSummary {
   const config = valueOf(state.configuration);
   const mirrors = [...state.mirrors.values()]
@@ -146,6 +183,12 @@ export function summarizeHost(state: HostState, revision: number): HostSummary {
     nics: nicsOf(state),
     slots: slotsOf(state),
     mirrors,
+    mirrorUse: {
+      mirrors: mirrors.length,
+      used: mirrors.filter((mirror) => mirror.flowId !== null).length,
+      free: [...state.mirrors.values()].filter((mirror) => mirror.holder.free).length,
+    },
+    taps: tapsOf(state),
     components,
     pending,
     problems: hostProblems(state),

@@ -94,7 +94,16 @@ export interface NeutronServerOptions {
   extra?: Record<string, Record<string, string>>;
   /** neutron-server's log level: debug when true. */
   debug?: boolean;
+  /**
+   * Tap-as-a-service: `service_plugins = taas`, the SPP TaaS driver as the default
+   * `service_provider`, and the TaaS tables created from neutron_taas's models (Debian's
+   * python3-neutron-taas ships no migrations).
+   */
+  taas?: boolean;
 }
+
+/** The service provider line of the SPP TaaS driver (neutron.conf `[service_providers]`). */
+export const SPP_TAAS_PROVIDER = 'TAAS:SPP:networking_spp_ml2.taas.SppTaasDriver:default';
 
 /**
  * A real neutron-server (Debian's, ML2) on a free loopback port with its own state
@@ -110,6 +119,7 @@ export class NeutronServer {
     readonly port: number,
     private readonly env: NodeJS.ProcessEnv,
     private readonly configFiles: string[],
+    private readonly taas = false,
   ) {}
 
   get url(): string {
@@ -143,7 +153,7 @@ export class NeutronServer {
         ].join(':'),
         PYTHONDONTWRITEBYTECODE: '1',
       };
-      const server = new NeutronServer(dir, port, env, files);
+      const server = new NeutronServer(dir, port, env, files, options.taas ?? false);
       await server.createSchema();
       await server.start(timeoutMs);
       return server;
@@ -158,6 +168,7 @@ export class NeutronServer {
       'import sys',
       'import sqlalchemy',
       'from neutron.db.migration.models import head  # noqa: registers every model',
+      ...(this.taas ? ['from neutron_taas.db import taas_db  # noqa: the TaaS tables'] : []),
       'from neutron_lib.db import model_base',
       'engine = sqlalchemy.create_engine(sys.argv[1])',
       'model_base.BASEV2.metadata.create_all(engine)',
@@ -279,6 +290,10 @@ async function writeConfig(
     oslo_concurrency: { lock_path: join(dir, 'lock') },
     spp: { ...options.spp },
   };
+  if (options.taas) {
+    (neutron.DEFAULT as Record<string, string>).service_plugins = 'taas';
+    neutron.service_providers = { service_provider: SPP_TAAS_PROVIDER };
+  }
   for (const [section, values] of Object.entries(options.extra ?? {})) {
     neutron[section] = { ...neutron[section], ...values };
   }

@@ -52,6 +52,18 @@ const agentSchema = z.object({
 });
 export type NeutronAgent = z.infer<typeof agentSchema>;
 
+const tapServiceSchema = z.looseObject({ id: z.string(), port_id: z.string(), status: z.string() });
+export type NeutronTapService = z.infer<typeof tapServiceSchema>;
+
+const tapFlowSchema = z.looseObject({
+  id: z.string(),
+  tap_service_id: z.string(),
+  source_port: z.string(),
+  direction: z.string(),
+  status: z.string(),
+});
+export type NeutronTapFlow = z.infer<typeof tapFlowSchema>;
+
 export class NeutronApiError extends Error {
   override readonly name = 'NeutronApiError';
   constructor(
@@ -159,6 +171,44 @@ export class NeutronApi {
   async listAgents(query = ''): Promise<NeutronAgent[]> {
     const body = await this.request('GET', `/v2.0/agents${query}`);
     return parse(z.object({ agents: z.array(agentSchema) }), body, 'agents').agents;
+  }
+
+  // -- tap-as-a-service (neutron_taas: /v2.0/taas/...) --------------------------------
+
+  async createTapService(portId: string, name = 'tap-service'): Promise<NeutronTapService> {
+    const body = await this.request('POST', '/v2.0/taas/tap_services', {
+      tap_service: { port_id: portId, name },
+    });
+    return parse(z.object({ tap_service: tapServiceSchema }), body, 'tap service').tap_service;
+  }
+
+  async deleteTapService(id: string): Promise<void> {
+    await this.request('DELETE', `/v2.0/taas/tap_services/${id}`);
+  }
+
+  async createTapFlow(
+    tapServiceId: string,
+    sourcePort: string,
+    direction: 'IN' | 'OUT' | 'BOTH',
+  ): Promise<NeutronTapFlow> {
+    const body = await this.request('POST', '/v2.0/taas/tap_flows', {
+      tap_flow: { tap_service_id: tapServiceId, source_port: sourcePort, direction },
+    });
+    return parse(z.object({ tap_flow: tapFlowSchema }), body, 'tap flow').tap_flow;
+  }
+
+  async getTapFlow(id: string): Promise<NeutronTapFlow | undefined> {
+    try {
+      const body = await this.request('GET', `/v2.0/taas/tap_flows/${id}`);
+      return parse(z.object({ tap_flow: tapFlowSchema }), body, 'tap flow').tap_flow;
+    } catch (error) {
+      if (error instanceof NeutronApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async deleteTapFlow(id: string): Promise<void> {
+    await this.request('DELETE', `/v2.0/taas/tap_flows/${id}`);
   }
 
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {

@@ -12,8 +12,13 @@ import {
   bindBodySchema,
   hostParamSchema,
   syncBodySchema,
+  tapFlowCreateBodySchema,
+  tapFlowDeleteBodySchema,
+  tapServiceCheckBodySchema,
+  tapSyncBodySchema,
   unbindBodySchema,
 } from './schemas.js';
+import type { TapService } from './taps/service.js';
 import type { SyncReport } from './sync/execute.js';
 import type { SyncPort } from './sync/plan.js';
 import type { UnbindOutcome } from './unbind.js';
@@ -67,6 +72,8 @@ export interface ServiceApi {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The Placement inventory sync's state, or `{ enabled: false }`. */
   placement?: () => unknown;
+  /** Tap-as-a-service: tap flow create, delete, sync (routes under /v1/taas/). */
+  taps?: Pick<TapService, 'create' | 'delete' | 'sync' | 'checkServicePort'>;
 }
 
 /** How often one client's refused token is logged (per reason), at most. */
@@ -176,6 +183,36 @@ function ml2Routes(api: ServiceApi, authorize: ReturnType<typeof bearerCheck>) {
   };
 }
 
+function taasRoutes(
+  taps: NonNullable<ServiceApi['taps']>,
+  authorize: ReturnType<typeof bearerCheck>,
+) {
+  return async (taas: FastifyInstance) => {
+    taas.addHook('onRequest', authorize);
+    taas.post('/tap_flows', async (request) => {
+      const body = parseBody(tapFlowCreateBodySchema, request.body);
+      return taps.create({
+        flowId: body.tap_flow.id,
+        sourcePort: body.tap_flow.source_port,
+        servicePort: body.tap_service.port_id,
+        direction: body.tap_flow.direction,
+      });
+    });
+    taas.post('/tap_flows/delete', async (request) => {
+      const body = parseBody(tapFlowDeleteBodySchema, request.body);
+      return taps.delete(body.tap_flow_id);
+    });
+    taas.post('/tap_services/check', async (request) => {
+      const body = parseBody(tapServiceCheckBodySchema, request.body);
+      return taps.checkServicePort(body.port_id);
+    });
+    taas.post('/sync', async (request) => {
+      const body = parseBody(tapSyncBodySchema, request.body);
+      return taps.sync(body.tap_flows, body.dry_run ?? false);
+    });
+  };
+}
+
 function viewRoutes(app: FastifyInstance, api: ServiceApi): void {
   app.get('/v1/hosts', async () => ({ hosts: await api.hosts() }));
   app.get('/v1/hosts/:host', async (request, reply) => {
@@ -226,7 +263,9 @@ export function buildApp(api: ServiceApi, logger: Logger, options: HttpOptions):
   });
   closeConnectionsWhenClosing(app);
   handleErrors(app, logger);
-  app.register(ml2Routes(api, bearerCheck(options.authToken, logger)), { prefix: '/v1/ml2' });
+  const authorize = bearerCheck(options.authToken, logger);
+  app.register(ml2Routes(api, authorize), { prefix: '/v1/ml2' });
+  if (api.taps) app.register(taasRoutes(api.taps, authorize), { prefix: '/v1/taas' });
   viewRoutes(app, api);
   return app;
 }

@@ -13,11 +13,12 @@ import type { ServiceApi } from './http.js';
 import { buildApp } from './http.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
-import { checkAuth } from './options.js';
+import { DEFAULT_TAP_TIMEOUT_S, checkAuth } from './options.js';
 import { RevisionClock } from './revision-clock.js';
 import { fullSync } from './sync/execute.js';
 import { Unbinder } from './unbind.js';
 import { activate } from './activate.js';
+import { TapService } from './taps/service.js';
 import { createPlacementService } from '../placement/service.js';
 import { SnapshotCapacitySource } from '../placement/snapshot-source.js';
 
@@ -55,6 +56,7 @@ interface Parts {
   store: EtcdStore;
   snapshot: HostSnapshot;
   binds: BindService;
+  taps: TapService;
   metrics: ServerMetrics;
   clock: RevisionClock;
   api: ServiceApi;
@@ -64,13 +66,8 @@ interface Parts {
   stopWatching: AbortController;
 }
 
-function assemble(
-  options: ServerOptions,
-  deps: StartDeps,
-  logger: Logger,
-  store: EtcdStore,
-): Omit<Parts, 'watching'> {
-  const stopWatching = new AbortController();
+/** The service's view of every host, and the clock of etcd revisions it has seen. */
+function watchedHosts(store: EtcdStore, logger: Logger, stopWatching: AbortController) {
   const snapshot = new HostSnapshot(store, 'all', logger, {
     // etcd refusing our TLS or credentials will not get better by retrying: give up at once.
     onReadError: (error) => {
@@ -81,6 +78,17 @@ function assemble(
   snapshot.listeners.onChanges((changes) => {
     for (const change of changes) clock.observe(change.modRevision);
   });
+  return { snapshot, clock };
+}
+
+function assemble(
+  options: ServerOptions,
+  deps: StartDeps,
+  logger: Logger,
+  store: EtcdStore,
+): Omit<Parts, 'watching'> {
+  const stopWatching = new AbortController();
+  const { snapshot, clock } = watchedHosts(store, logger, stopWatching);
   const metrics = new ServerMetrics(() => snapshot.hosts(), {
     defaultMetrics: deps.defaultMetrics ?? true,
   });
@@ -91,6 +99,17 @@ function assemble(
     ...deps.binder,
   });
   const unbinder = new Unbinder(store, snapshot, logger, metrics);
+  const taps = new TapService(
+    store,
+    snapshot,
+    clock,
+    logger,
+    {
+      tapTimeoutMs: options.tapTimeoutMs ?? DEFAULT_TAP_TIMEOUT_S * 1000,
+      syncGraceMs: options.syncGraceMs,
+    },
+    metrics,
+  );
   const syncDeps = {
     store,
     clock,
@@ -117,8 +136,9 @@ function assemble(
       };
     },
     metrics: () => metrics.render(),
+    taps,
   };
-  return { store, snapshot, binds, metrics, clock, api, placementStatus, stopWatching };
+  return { store, snapshot, binds, taps, metrics, clock, api, placementStatus, stopWatching };
 }
 
 /** Loads the snapshot (retrying transient etcd errors until the start timeout), starts its watch. */
@@ -139,6 +159,7 @@ async function startWatching(
   }
   parts.clock.observe(parts.snapshot.revision);
   parts.binds.start();
+  parts.taps.start();
   return { ...parts, watching: parts.snapshot.run(parts.stopWatching.signal) };
 }
 
@@ -163,6 +184,7 @@ export async function startServer(
   const stopParts = async () => {
     await placement?.stop();
     await parts.binds.stop();
+    await parts.taps.stop();
     parts.stopWatching.abort();
     await parts.watching;
     if (ownStore) store.close();

@@ -28,15 +28,18 @@ export const noMetrics: BinderMetrics = {
   inflight: () => undefined,
 };
 
-/** Gauges read from the service's etcd snapshot when scraped: slots, agents, SPP per host. */
-function registerHostGauges(registers: Registry[], hosts: () => Iterable<HostState>): void {
-  const perHost = (
-    name: string,
-    help: string,
-    labelNames: readonly ('host' | 'physnet')[],
-    fill: (gauge: Gauge<'host' | 'physnet'>, host: HostState) => void,
-  ) => {
-    const gauge: Gauge<'host' | 'physnet'> = new Gauge({
+type HostLabel = 'host' | 'physnet' | 'state';
+/** Registers a gauge filled per host with a layout from the service's snapshot when scraped. */
+type PerHost = (
+  name: string,
+  help: string,
+  labelNames: readonly HostLabel[],
+  fill: (gauge: Gauge<HostLabel>, host: HostState) => void,
+) => void;
+
+function perHostGauges(registers: Registry[], hosts: () => Iterable<HostState>): PerHost {
+  return (name, help, labelNames, fill) => {
+    const gauge: Gauge<HostLabel> = new Gauge({
       name,
       help,
       labelNames,
@@ -47,6 +50,42 @@ function registerHostGauges(registers: Registry[], hosts: () => Iterable<HostSta
       },
     });
   };
+}
+
+/** Tap-as-a-service: tap flows by state and mirror slots per host. */
+function registerTapGauges(perHost: PerHost): void {
+  perHost(
+    'spp_server_tap_flows',
+    "Tap flows in etcd per host, by state (up, pending, unplugging), from the service's snapshot",
+    ['host', 'state'],
+    (gauge, host) => {
+      const counts = { up: 0, pending: 0, unplugging: 0 };
+      for (const tap of host.taps.values()) {
+        if (tap.action?.ok && tap.action.value === 'unplug') counts.unplugging++;
+        else if (tap.status?.ok) counts.up++;
+        else counts.pending++;
+      }
+      for (const [state, count] of Object.entries(counts))
+        gauge.set({ host: host.host, state }, count);
+    },
+  );
+  perHost(
+    'spp_server_mirror_slots',
+    'Mirror slots per host, free or used (tap-as-a-service)',
+    ['host', 'state'],
+    (gauge, host) => {
+      if (host.mirrors.size === 0) return;
+      const free = [...host.mirrors.values()].filter((slot) => slot.holder.free).length;
+      gauge.set({ host: host.host, state: 'free' }, free);
+      gauge.set({ host: host.host, state: 'used' }, host.mirrors.size - free);
+    },
+  );
+}
+
+/** Gauges read from the service's etcd snapshot when scraped: slots, agents, SPP per host. */
+function registerHostGauges(registers: Registry[], hosts: () => Iterable<HostState>): void {
+  const perHost = perHostGauges(registers, hosts);
+  registerTapGauges(perHost);
   perHost(
     'spp_server_free_vhost_slots',
     "Free vhost slots per host and physical network (from the service's etcd snapshot)",
@@ -92,6 +131,7 @@ export class ServerMetrics implements BinderMetrics {
   private readonly sync: Counter<'change'>;
   private readonly etcdRequests: Counter<'operation'>;
   private readonly inflightBinds: Gauge;
+  private readonly tapCreates: Counter<'result'>;
 
   constructor(hosts: () => Iterable<HostState>, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -133,11 +173,21 @@ export class ServerMetrics implements BinderMetrics {
       registers,
     });
     registerHostGauges(registers, hosts);
+    this.tapCreates = new Counter({
+      name: 'spp_server_tap_flow_creates_total',
+      help: 'Tap flow creates answered, by result (active or the reason it is not)',
+      labelNames: ['result'],
+      registers,
+    });
   }
 
   bind(result: string, seconds: number): void {
     this.binds.inc({ result });
     this.bindSeconds.observe({ result }, seconds);
+  }
+
+  tapCreate(result: string, _seconds: number): void {
+    this.tapCreates.inc({ result });
   }
 
   unbind(result: string): void {

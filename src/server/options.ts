@@ -34,6 +34,8 @@ export interface ServerOptions {
   requireEtcdAgent: EtcdAgentRequirement;
   /** Directory of the vhost-user sockets Neutron hands to Nova/QEMU (`<dir>/sock<N>`). */
   socketDir?: string;
+  /** How long a tap flow create waits for the agent's `tap_status = up` before rolling back (ms). */
+  tapTimeoutMs?: number;
   /** On SIGTERM, how long in-flight binds may still run before they are rolled back (ms). */
   shutdownGraceMs: number;
   etcd: EtcdSettings;
@@ -45,6 +47,8 @@ export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1';
 export const DEFAULT_LISTEN_PORT = 9697;
 export const DEFAULT_BIND_TIMEOUT_S = 20;
 export const DEFAULT_SYNC_GRACE_S = 60;
+/** The original TaaS driver waits 30 s for tap_status. */
+export const DEFAULT_TAP_TIMEOUT_S = 30;
 /** The original's socket directory (`/tmp/sock<N>`, SYSTEM.md §4). */
 export const DEFAULT_SOCKET_DIR = '/tmp';
 
@@ -75,6 +79,12 @@ export const SERVER_OPTIONS = {
     min: 0.1,
     max: 3600,
     help: 'Seconds a bind waits for the agent\'s "up" before it is rolled back; the driver\'s request_timeout must be longer.',
+  }),
+  tapTimeout: secondsOption(s, 'tap_timeout', {
+    default: DEFAULT_TAP_TIMEOUT_S,
+    min: 0.1,
+    max: 3600,
+    help: 'Seconds a tap flow create waits for the agent\'s tap_status "up" before it is rolled back (tap-as-a-service); the driver\'s request_timeout must be longer.',
   }),
   syncGrace: secondsOption(s, 'sync_grace', {
     default: DEFAULT_SYNC_GRACE_S,
@@ -107,7 +117,7 @@ export const SERVER_REGISTRY: readonly OptionDef[] = [
 
 /**
  * `[spp_server]` options (plus etcd from `[spp]`) out of the oslo-style INI files:
- * listen_address, listen_port, auth_token, auth_disabled, bind_timeout, sync_grace,
+ * listen_address, listen_port, auth_token, auth_disabled, bind_timeout, tap_timeout, sync_grace,
  * require_etcd_agent, shutdown_grace.
  */
 export function serverOptionsFromIni(ini: IniOptions): ServerOptions {
@@ -122,6 +132,7 @@ export function serverOptionsFromIni(ini: IniOptions): ServerOptions {
     ...(authToken ? { authToken } : {}),
     bindTimeoutMs: bindTimeout * 1000,
     syncGraceMs: reader.value(o.syncGrace) * 1000,
+    tapTimeoutMs: reader.value(o.tapTimeout) * 1000,
     requireEtcdAgent:
       reader.parsed(o.requireEtcdAgent, parseEtcdAgentRequirement) ?? ('true' as const),
     socketDir: reader.parsed(o.socketDir, parseSocketDir) ?? DEFAULT_SOCKET_DIR,

@@ -90,3 +90,33 @@ export const syncBodySchema = z.object({
 export type SyncBody = z.infer<typeof syncBodySchema>;
 
 export const hostParamSchema = keyPart('compute host name');
+
+const tapFlowId = keyPart('tap flow id').refine((id) => id !== FREE, {
+  message: `must not be "${FREE}" (the value of a free mirror slot)`,
+});
+
+export const tapFlowCreateBodySchema = z.object({
+  tap_flow: z.object(
+    {
+      id: tapFlowId,
+      source_port: portId,
+      direction: z.enum(['IN', 'OUT', 'BOTH'], { error: expected('IN, OUT or BOTH') }),
+    },
+    { error: expected('an object {"id", "source_port", "direction"}') },
+  ),
+  tap_service: z.object(
+    { port_id: portId },
+    { error: expected('an object {"port_id"}: the tap service\'s port') },
+  ),
+});
+
+export const tapFlowDeleteBodySchema = z.object({ tap_flow_id: tapFlowId });
+
+export const tapServiceCheckBodySchema = z.object({ port_id: portId });
+
+export const tapSyncBodySchema = z.object({
+  tap_flows: z.array(z.object({ id: tapFlowId }, { error: expected('an object {"id"}') }), {
+    error: expected("the list of Neutron's tap flows"),
+  }),
+  dry_run: z.boolean({ error: expected('true or false') }).optional(),
+});

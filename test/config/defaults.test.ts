@@ -53,6 +53,7 @@ const SERVER = {
   'spp_server.auth_token': undefined,
   'spp_server.auth_disabled': false,
   'spp_server.bind_timeout': 20,
+  'spp_server.tap_timeout': 30,
   'spp_server.sync_grace': 60,
   'spp_server.require_etcd_agent': 'true',
   'spp_server.vhost_socket_dir': '/tmp',

@@ -191,7 +191,7 @@ describe('networking-spp hosts / ports', () => {
     );
     assert.match(
       listed.stdout,
-      /\ncli-3\s+alive\s+networking-spp\s+fake-agent\s+phys1\s+2\s+1\s+1\s+0\n/,
+      /\ncli-3\s+alive\s+networking-spp\s+fake-agent\s+phys1\s+2\s+1\s+1\s+0\s+0\n/,
     );
     assert.match(listed.stdout, /\n\s+phys2\s+1\s+0\s+1\n/);
 
