@@ -49,6 +49,7 @@ describe('tap-as-a-service on a real Neutron (neutron_taas + SPP TaaS driver)', 
   let sourcePort: NeutronPort;
   let remotePort: NeutronPort;
   let tapService: NeutronTapService;
+  let agentIni: Record<string, Record<string, string>> = {};
 
   const node = (host: string) => hosts.get(host) as ComputeHostFixture;
   const startService = async () => {
@@ -130,7 +131,7 @@ describe('tap-as-a-service on a real Neutron (neutron_taas + SPP TaaS driver)', 
       'compute-2',
       await computeHost({ store, etcd: etcd.endpoint, host: 'compute-2', mirror: '1#0x30000' }),
     );
-    const agentIni = {
+    agentIni = {
       DEFAULT: { transport_url: rabbit.transportUrl },
       AGENT: { report_interval: '1' },
     };
@@ -259,6 +260,25 @@ describe('tap-as-a-service on a real Neutron (neutron_taas + SPP TaaS driver)', 
     assert.ok(
       mirror.components.every((c) => (c.rx_port ?? []).length + (c.tx_port ?? []).length === 0),
     );
+  });
+
+  test('agent and service restarted under an active flow: still copied, still ACTIVE, deleted clean', async () => {
+    const flow = await api.createTapFlow(tapService.id, sourcePort.id, 'IN');
+    assert.equal(flow.status, 'ACTIVE');
+    const s = `vhost:${vhostOf(servicePort)}`;
+    const v = `vhost:${vhostOf(sourcePort)}`;
+    assert.deepEqual(towardsVm('compute-1', sourcePort), [s, v].sort());
+    await node('compute-1').agent?.stop();
+    node('compute-1').agent = undefined;
+    await node('compute-1').startAgent(agentIni);
+    await service!.close();
+    await startService();
+    assert.deepEqual(towardsVm('compute-1', sourcePort), [s, v].sort(), 'still copied');
+    assert.equal((await api.getTapFlow(flow.id))?.status, 'ACTIVE');
+    assert.equal((await store.get(keys.tapStatus('compute-1', flow.id)))?.value, 'up');
+    await api.deleteTapFlow(flow.id);
+    await waitClean('compute-1', 2);
+    assert.deepEqual(towardsVm('compute-1', sourcePort), [v]);
   });
 
   test('the service down during a delete: the full sync removes the tap later', async () => {
