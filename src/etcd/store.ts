@@ -222,6 +222,8 @@ export class EtcdStore {
     const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
     const deadline = Date.now() + this.timeouts.requestTimeoutMs;
     const backoff = new Backoff(25, 250);
+    // A member's open circuit says nothing of why it failed: report the failure itself.
+    let cause: unknown;
     for (;;) {
       if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
       const budget = Math.max(1, Math.min(this.timeouts.attemptTimeoutMs, deadline - Date.now()));
@@ -236,8 +238,9 @@ export class EtcdStore {
         );
       } catch (error) {
         if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
+        if (!(error instanceof BrokenCircuitError)) cause = error;
         const pause = backoff.next();
-        if (!retryable(error) || Date.now() + pause >= deadline) throw error;
+        if (!retryable(error) || Date.now() + pause >= deadline) throw cause ?? error;
         await sleep(pause, stop);
       }
     }
