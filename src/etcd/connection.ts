@@ -45,7 +45,9 @@ export const DEFAULT_ETCD_SETTINGS: EtcdSettings = {
 export function attemptTimeoutMs(settings: EtcdSettings): number {
   const members = Math.min(3, settings.endpoints.length);
   if (members <= 1) return settings.requestTimeoutMs;
-  return Math.max(Math.min(settings.requestTimeoutMs, 500), settings.requestTimeoutMs / members);
+  return Math.ceil(
+    Math.max(Math.min(settings.requestTimeoutMs, 500), settings.requestTimeoutMs / members),
+  );
 }
 
 const ENDPOINT = /^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/;
