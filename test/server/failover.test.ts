@@ -99,6 +99,7 @@ describe('failover across etcd members (3-member cluster, service, real agent)',
       await waitFor(`${count} more binds`, () => answers.length >= target, 60_000);
     };
     const killed: number[] = [];
+    let ends: PromiseSettledResult<void>[] = [];
     try {
       await afterMore(8);
       for (let kill = 0; kill < 2; kill++) {
@@ -117,9 +118,9 @@ describe('failover across etcd members (3-member cluster, service, real agent)',
       await afterMore(4);
     } finally {
       stop.abort();
-      const ends = await Promise.allSettled(workers);
-      for (const end of ends) if (end.status === 'rejected') throw end.reason;
+      ends = await Promise.allSettled(workers);
     }
+    for (const end of ends) if (end.status === 'rejected') throw end.reason;
     assert.equal(killed.length, 2, 'two leaders were killed');
     const failed = answers.filter((answer) => !answer.bound);
     assert.deepEqual(failed, [], `every one of ${answers.length} binds bound`);
