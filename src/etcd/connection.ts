@@ -112,12 +112,13 @@ export function createEtcdClient(settings: EtcdSettings): Etcd3 {
       context.isStream ? {} : { deadline: Date.now() + settings.requestTimeoutMs },
     faultHandling: {
       // EtcdStore retries each call on the members within its deadline; the breaker lets
-      // those retries skip a member that failed three times running, without hiding a
-      // recovered one for long.
+      // those retries (and every other call) skip a member that just failed for a second,
+      // after which one call tries it again. A member that does not answer thus costs one
+      // attempt per second, not one per call, and a recovered one is used again at once.
       host: () =>
         circuitBreaker(handleWhen(isRecoverableError), {
           halfOpenAfter: 1000,
-          breaker: new ConsecutiveBreaker(3),
+          breaker: new ConsecutiveBreaker(1),
         }),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: 0 }),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
