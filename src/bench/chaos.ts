@@ -465,7 +465,15 @@ async function auditOnce(lab: ChaosLab, held: Map<string, Held>): Promise<AuditR
       holders.set(kv.value, (holders.get(kv.value) ?? 0) + 1);
       if (!held.has(kv.value)) {
         leaked++;
-        problems.push(`${kv.key} held by ${kv.value}, which the driver does not hold`);
+        const action = await lab.store.get(keys.action(host.name, kv.value));
+        const warnings = (host.agent?.logs ?? [])
+          .filter((line) => Number(line.level) >= 40)
+          .slice(-3)
+          .map((line) => line.msg)
+          .join(' | ');
+        problems.push(
+          `${kv.key} held by ${kv.value}, which the driver does not hold (action ${action?.value ?? 'absent'}; agent's last warnings: ${warnings || 'none'})`,
+        );
       }
     }
     for (const [portId, count] of holders) {
