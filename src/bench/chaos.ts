@@ -317,6 +317,8 @@ class Storm {
   bound = 0;
   failed = 0;
   retried = 0;
+  /** Unbinds of failed attempts that no instance answered (the sync's job then). */
+  readonly unanswered: string[] = [];
   /** Why attempts failed: the service's reason, HTTP status or "no answer". */
   readonly reasons: Record<string, number> = {};
   private issued = 0;
@@ -401,11 +403,10 @@ class Storm {
           ? `HTTP ${answer.status}`
           : 'no answer';
       this.reasons[why] = (this.reasons[why] ?? 0) + 1;
-      // Not bound there: as Neutron would, unbind that attempt (it may have half happened).
-      if (client) {
-        await client
-          .post('/v1/ml2/unbind', { port_id: port.id, host: host.name })
-          .catch(() => undefined);
+      // Not bound there: as Neutron would, unbind that attempt (it may have half happened,
+      // e.g. a bind that timed out and whose rollback failed), retried until answered.
+      if (!(await this.unbindAnswered(port.id, host.name, worker))) {
+        this.unanswered.push(`${port.id} on ${host.name}`);
       }
       this.retried++;
       await sleep(backoff.next());
@@ -414,19 +415,24 @@ class Storm {
     return undefined;
   }
 
-  private async unbindOne(port: Held): Promise<void> {
-    this.held.delete(port.portId);
+  /** Unbinds through either instance until one answers 200 (bounded); false if none did. */
+  private async unbindAnswered(portId: string, host: string, first = 0): Promise<boolean> {
     const backoff = new Backoff(100, 2000);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const client = this.lab.services[attempt % this.lab.services.length]?.client;
+      const client = this.lab.services[(first + attempt) % this.lab.services.length]?.client;
       const answer = await client
-        ?.post('/v1/ml2/unbind', { port_id: port.portId, host: port.host })
+        ?.post('/v1/ml2/unbind', { port_id: portId, host })
         .catch(() => undefined);
-      if (answer?.status === 200) return;
+      if (answer?.status === 200) return true;
       await sleep(backoff.next());
     }
-    // Still bound as far as etcd knows: the driver keeps it (an unbind the sync would repeat).
-    this.held.set(port.portId, port);
+    return false;
+  }
+
+  private async unbindOne(port: Held): Promise<void> {
+    this.held.delete(port.portId);
+    // Not answered: still bound as far as the driver knows (an unbind the sync would repeat).
+    if (!(await this.unbindAnswered(port.portId, port.host))) this.held.set(port.portId, port);
   }
 }
 
@@ -463,7 +469,7 @@ async function auditOnce(lab: ChaosLab, held: Map<string, Held>): Promise<AuditR
     for (const kv of slots.kvs) {
       if (kv.value === FREE) continue;
       holders.set(kv.value, (holders.get(kv.value) ?? 0) + 1);
-      if (!held.has(kv.value)) {
+      if (held.get(kv.value)?.host !== host.name) {
         leaked++;
         const action = await lab.store.get(keys.action(host.name, kv.value));
         const warnings = (host.agent?.logs ?? [])
@@ -472,7 +478,7 @@ async function auditOnce(lab: ChaosLab, held: Map<string, Held>): Promise<AuditR
           .map((line) => line.msg)
           .join(' | ');
         problems.push(
-          `${kv.key} held by ${kv.value}, which the driver does not hold (action ${action?.value ?? 'absent'}; agent's last warnings: ${warnings || 'none'})`,
+          `${kv.key} held by ${kv.value}, which the driver does not hold on this host (action ${action?.value ?? 'absent'}; agent's last warnings: ${warnings || 'none'})`,
         );
       }
     }
@@ -587,7 +593,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         bind_p50_ms: roundMs(latency.p50),
         bind_p99_ms: roundMs(latency.p99),
         seconds: Math.round(seconds * 10) / 10,
-        problems: [...run.problems, ...found.problems].slice(0, 20),
+        problems: [
+          ...run.problems,
+          ...storm.unanswered.map((port) => `driver's unbind of ${port} never answered`),
+          ...found.problems,
+        ].slice(0, 20),
       };
       rows.push(row);
       log.info({ ...row }, 'chaos run audited');
