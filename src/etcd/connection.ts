@@ -4,6 +4,7 @@ import {
   ConsecutiveBreaker,
   ExponentialBackoff,
   handleWhen,
+  noop,
   retry,
 } from 'cockatiel';
 import { Etcd3, isRecoverableError } from 'etcd3';
@@ -38,15 +39,16 @@ export const DEFAULT_ETCD_SETTINGS: EtcdSettings = {
 };
 
 /**
- * The deadline of one attempt of a call on one member: a third of the call's deadline when
- * there are other members to try (so a member that holds the connection but never answers
- * leaves time for two more), the whole deadline with one member.
+ * The deadline of one attempt of a call on one member: with other members to try, the
+ * call's deadline over twice their number (at least 500 ms), so that members that hold the
+ * connection but never answer (black-holed, or tried again after their circuit opened)
+ * leave time for attempts on the others; the whole deadline with one member.
  */
 export function attemptTimeoutMs(settings: EtcdSettings): number {
   const members = Math.min(3, settings.endpoints.length);
   if (members <= 1) return settings.requestTimeoutMs;
   return Math.ceil(
-    Math.max(Math.min(settings.requestTimeoutMs, 500), settings.requestTimeoutMs / members),
+    Math.max(Math.min(settings.requestTimeoutMs, 500), settings.requestTimeoutMs / (2 * members)),
   );
 }
 
@@ -111,15 +113,18 @@ export function createEtcdClient(settings: EtcdSettings): Etcd3 {
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: Date.now() + settings.requestTimeoutMs },
     faultHandling: {
-      // EtcdStore retries each call on the members within its deadline; the breaker lets
-      // those retries (and every other call) skip a member that just failed for a second,
-      // after which one call tries it again. A member that does not answer thus costs one
-      // attempt per second, not one per call, and a recovered one is used again at once.
+      // EtcdStore retries each call on the members within its deadline; with several
+      // members the breaker lets those retries (and every other call) skip a member that
+      // just failed, for two seconds, after which one call tries it again. A member that
+      // does not answer thus costs one attempt every two seconds, not one per call. With
+      // one member there is nothing to skip to: every attempt goes to it.
       host: () =>
-        circuitBreaker(handleWhen(isRecoverableError), {
-          halfOpenAfter: 1000,
-          breaker: new ConsecutiveBreaker(1),
-        }),
+        hosts.length > 1
+          ? circuitBreaker(handleWhen(isRecoverableError), {
+              halfOpenAfter: 2000,
+              breaker: new ConsecutiveBreaker(1),
+            })
+          : noop,
       global: retry(handleWhen(isRecoverableError), { maxAttempts: 0 }),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
     },

@@ -122,6 +122,9 @@ function retryable(error: unknown): boolean {
   return transient && classifyEtcdFailure(error).kind !== 'refused';
 }
 
+/** The shortest attempt worth making at the end of a call's deadline (ms). */
+const MIN_ATTEMPT_MS = 100;
+
 /** How long a watch's end waits for etcd to acknowledge the cancel (shutdown stays short). */
 const WATCH_CANCEL_WAIT_MS = 250;
 
@@ -226,7 +229,9 @@ export class EtcdStore {
     let cause: unknown;
     for (;;) {
       if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
-      const budget = Math.max(1, Math.min(this.timeouts.attemptTimeoutMs, deadline - Date.now()));
+      const budget = Math.min(this.timeouts.attemptTimeoutMs, deadline - Date.now());
+      // Too little time left for an attempt to mean anything: report why the others failed.
+      if (cause !== undefined && budget < MIN_ATTEMPT_MS) throw cause;
       try {
         // The gRPC deadline ends the call; withDeadline is the backstop for a client that
         // does not honour it, and ends the wait at once on abort.
@@ -238,9 +243,9 @@ export class EtcdStore {
         );
       } catch (error) {
         if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
-        if (!(error instanceof BrokenCircuitError)) cause = error;
+        if (!(error instanceof BrokenCircuitError) || cause === undefined) cause = error;
         const pause = backoff.next();
-        if (!retryable(error) || Date.now() + pause >= deadline) throw cause ?? error;
+        if (!retryable(error) || Date.now() + pause + MIN_ATTEMPT_MS >= deadline) throw cause;
         await sleep(pause, stop);
       }
     }
@@ -536,17 +541,18 @@ export class EtcdStore {
   }
 
   /**
-   * Drops every connection to every member and the shared watch stream, so that the next
-   * calls and the watches start on fresh connections: for a member that holds a connection
-   * but no longer answers on it (black-holed), where no call ever fails and gRPC's own
-   * keep-alive may take long to notice. Watches resume from their last revision.
+   * Drops the shared watch stream, so that every watch is re-created (from its last
+   * revision) on a fresh stream: for a member that holds the connection but no longer
+   * answers on it (black-holed), where no event ever fails and gRPC's own keep-alive may
+   * take long to notice. The client counts the cancelled stream as a failure of its member
+   * and drops that member's connections (only that member's: the others' calls go on);
+   * a unary call or a lease keep-alive that misses its deadline does the same for its own
+   * member.
    */
   resetConnections(): void {
     const internals = this.client as unknown as {
-      pool?: { hosts?: Array<{ resetAllServices(): void }> };
       watchManager?: { stream?: { cancel(): void } };
     };
-    for (const host of internals.pool?.hosts ?? []) host.resetAllServices();
     internals.watchManager?.stream?.cancel();
   }
 
