@@ -1,14 +1,15 @@
 import { setMaxListeners } from 'node:events';
 import type { CallOptions } from '@grpc/grpc-js';
 import type { ComparatorBuilder, Etcd3, ICompare, IOperation, Watcher } from 'etcd3';
-import { isRecoverableError } from 'etcd3';
 import { BrokenCircuitError } from 'cockatiel';
+export { EtcdCallAborted } from './failure.js';
 import { Backoff, sleep } from '../util/backoff.js';
-import { DeadlineExceeded, settleWithin, withDeadline } from '../util/deadline.js';
+import { settleWithin, withDeadline } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
 import type { EtcdSettings } from './connection.js';
 import { DEFAULT_ETCD_SETTINGS, attemptTimeoutMs, createEtcdClient } from './connection.js';
-import { classifyEtcdFailure } from './failure.js';
+import { EtcdCallAborted, retryable } from './failure.js';
+import { creationDeadline, toBatch } from './watch-parts.js';
 
 export interface KeyValue {
   key: string;
@@ -100,26 +101,6 @@ export interface CallTimeouts {
   requestTimeoutMs: number;
   /** One attempt on one member (ms); a member that does not answer costs at most this. */
   attemptTimeoutMs: number;
-}
-
-/** The store's calls were aborted (shutdown): not an etcd failure, nothing to retry. */
-export class EtcdCallAborted extends Error {
-  override readonly name = 'EtcdCallAborted';
-}
-
-/**
- * Whether another attempt, possibly on another member, may succeed: the member was
- * unreachable or slow (unavailable, deadline, broken circuit), or it answered that it is
- * not the leader or that the leader changed (gRPC UNAVAILABLE as well). Refused TLS or
- * credentials are configuration problems: no attempt will fix them.
- */
-function retryable(error: unknown): boolean {
-  if (error instanceof EtcdCallAborted) return false;
-  const transient =
-    error instanceof DeadlineExceeded ||
-    error instanceof BrokenCircuitError ||
-    (error instanceof Error && isRecoverableError(error));
-  return transient && classifyEtcdFailure(error).kind !== 'refused';
 }
 
 /** The shortest attempt worth making at the end of a call's deadline (ms). */
@@ -390,14 +371,8 @@ export class EtcdStore {
       .startRevision(String(fromRevision))
       .watcher();
     watcher.on('data', (response) => {
-      const events: WatchEvent[] = response.events.map((event) => ({
-        type: event.type === 'Delete' ? 'delete' : 'put',
-        key: event.kv.key.toString(),
-        value: event.kv.value.toString(),
-        modRevision: Number(event.kv.mod_revision),
-        lease: event.kv.lease,
-      }));
-      if (events.length > 0) push({ revision: Number(response.header.revision), events });
+      const batch = toBatch(response);
+      if (batch) push(batch);
     });
     let cancelledByEtcd = false;
     watcher.on('error', (error: Error) => {
@@ -408,37 +383,19 @@ export class EtcdStore {
     watcher.on('data', (response) => {
       nextRevision = Number(response.header.revision) + 1;
     });
-    // Watch creation has a deadline too: a (re)created watch that etcd has not confirmed
-    // within one request deadline sits on a stream nobody answers; drop the connections so
-    // that it is re-created on a fresh one, and tell the caller it is not watching.
-    let creation: NodeJS.Timeout | undefined;
-    let ended = false;
-    const armCreationDeadline = () => {
-      clearTimeout(creation);
-      if (ended) return;
-      creation = setTimeout(() => {
-        if (ended || signal.aborted) return;
-        hooks.onDisconnected?.(
-          new DeadlineExceeded(
-            `etcd watch not created within ${this.timeouts.requestTimeoutMs} ms`,
-          ),
-        );
-        this.resetConnections();
-      }, this.timeouts.requestTimeoutMs);
-    };
-    armCreationDeadline();
+    const creation = creationDeadline(watcher, this.timeouts.requestTimeoutMs, (error) => {
+      if (signal.aborted) return;
+      hooks.onDisconnected?.(error);
+      this.resetConnections();
+    });
     watcher.on('connected', () => {
-      clearTimeout(creation);
       // etcd3 moves the resume point to the current store revision when a (re)created
       // watch is confirmed, before the history from our start revision has arrived; a
       // disconnect at that moment would skip events. Resume from what we delivered.
       (watcher.request as { start_revision?: string }).start_revision = String(nextRevision);
       hooks.onConnected?.();
     });
-    watcher.on('disconnected', (error: Error) => {
-      armCreationDeadline();
-      hooks.onDisconnected?.(error);
-    });
+    watcher.on('disconnected', (error: Error) => hooks.onDisconnected?.(error));
     try {
       while (!signal.aborted) {
         const item = queue.shift();
@@ -451,8 +408,7 @@ export class EtcdStore {
         wake = undefined;
       }
     } finally {
-      ended = true;
-      clearTimeout(creation);
+      creation.stop();
       signal.removeEventListener('abort', onAbort);
       // A watch etcd already cancelled is gone from the client; cancelling it again
       // would wait forever for an acknowledgement.
