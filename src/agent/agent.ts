@@ -180,6 +180,9 @@ export async function runAgent(
   const logger = (deps.logger ?? pino()).child({ host: options.host });
   const metrics = await startMetrics(options, logger);
   const store = EtcdStore.connect(options.etcd);
+  // Shutdown must not wait on an etcd call that a member never answers.
+  const abortCalls = () => store.abortCalls();
+  signal.addEventListener('abort', abortCalls, { once: true });
   const spp = new SppCtlClient({ baseUrl: options.sppCtlUrl, timeoutMs: options.sppCtlTimeoutMs });
   const parts = assemble(options, logger, metrics.sink, store, spp);
   const handle: AgentHandle = {
@@ -203,6 +206,7 @@ export async function runAgent(
       ...(deps.sidecars?.(handle) ?? []).map((sidecar) => sidecar.run(signal)),
     ]);
   } finally {
+    signal.removeEventListener('abort', abortCalls);
     await parts.announcer.stop();
     await parts.liveness.release();
     await spp.close();

@@ -1,10 +1,12 @@
-import type { Lease } from 'etcd3';
 import type { Logger } from 'pino';
+import { classifyEtcdFailure } from '../etcd/failure.js';
 import { keys } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
+import { EtcdCallAborted } from '../etcd/store.js';
 import type { AgentKindRecord, AgentRecord } from '../etcd/values.js';
 import { encodeJson } from '../etcd/values.js';
 import { sleep } from '../util/backoff.js';
+import { DeadlineExceeded, settleWithin } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
 
 /** The durable record that tells the service this host runs our agent (agent-gate.ts). */
@@ -14,11 +16,17 @@ function agentKindRecord(record: AgentRecord): AgentKindRecord {
 
 /** What the liveness key needs of the agent's watch (EtcdSync). */
 export interface OwnWriteWatch {
-  /** Resolves true once the watch has delivered the agent key at `revision` (or later). */
-  confirmOwnWrite(revision: number, timeoutMs: number): Promise<boolean>;
+  /**
+   * Resolves true once the watch has delivered the agent key at `revision` (or later),
+   * false after `timeoutMs` or when `signal` aborts.
+   */
+  confirmOwnWrite(revision: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Re-creates the watches (they were found silent). */
   restartWatches(): void;
 }
+
+/** How long the revoke on the way out may hold up shutdown (ms). */
+const RELEASE_WAIT_MS = 300;
 
 /**
  * The agent's liveness key `agent/<host>`, bound to a lease that is refreshed only while the
@@ -26,14 +34,20 @@ export interface OwnWriteWatch {
  * lease is kept alive only once the watch has delivered that write back. A silent watch
  * is re-created; if it stays silent the lease expires and the binding service stops
  * sending ports to this host.
+ *
+ * Every step of a beat has a deadline (the store's per-call deadline; the keep-alive runs
+ * on a stream of its own that is cancelled at that deadline), and a beat that misses one
+ * counts as failed: the connections to etcd are dropped and the next beat starts on fresh
+ * ones with a fresh lease. A member that holds the connection but never answers
+ * (black-holed) therefore costs the key for as long as it lasts, never for good.
  */
 export class Liveness {
-  private lease: Lease | undefined;
+  private leaseId: string | undefined;
   private healthy: boolean | undefined;
   /** Cuts the wait before the next beat short (the record changed). */
   private wake = new AbortController();
   /** `agent_kind/<host>` is written with the record once per lease (a host destroy removes it). */
-  private kindWrittenFor: Lease | undefined;
+  private kindWrittenFor: string | undefined;
 
   constructor(
     private readonly store: EtcdStore,
@@ -56,7 +70,7 @@ export class Liveness {
     const periodMs = (this.ttlS * 1000) / 3;
     while (!signal.aborted) {
       const started = Date.now();
-      await this.beat(Math.max(200, periodMs - 100));
+      await this.beat(Math.max(200, periodMs - 100), signal);
       const wait = AbortSignal.any([signal, this.wake.signal]);
       await sleep(Math.max(0, periodMs - (Date.now() - started)), wait);
       if (this.wake.signal.aborted) this.wake = new AbortController();
@@ -68,58 +82,49 @@ export class Liveness {
     this.wake.abort();
   }
 
-  /** Revokes the lease so the key disappears at once (clean shutdown). */
-  async release(timeoutMs = 1000): Promise<void> {
-    const lease = this.lease;
-    this.lease = undefined;
-    if (!lease) return;
-    const deadline = new AbortController();
-    await Promise.race([
-      lease.revoke().catch(() => undefined),
-      sleep(timeoutMs, deadline.signal),
-    ]).finally(() => deadline.abort());
+  /** Revokes the lease so the key disappears at once (clean shutdown), waiting briefly. */
+  async release(timeoutMs = RELEASE_WAIT_MS): Promise<void> {
+    const leaseId = this.leaseId;
+    this.leaseId = undefined;
+    if (leaseId) await settleWithin(this.store.revokeLease(leaseId), timeoutMs);
   }
 
-  private async beat(confirmWithinMs: number): Promise<void> {
+  private async beat(confirmWithinMs: number, signal: AbortSignal): Promise<void> {
     try {
-      const lease = await this.currentLease();
-      const revision = await this.writeRecord(lease);
-      if (!(await this.sync.confirmOwnWrite(revision, confirmWithinMs))) {
+      const leaseId = this.leaseId ?? (await this.store.grantLease(this.ttlS));
+      this.leaseId = leaseId;
+      const revision = await this.writeRecord(leaseId);
+      if (!(await this.sync.confirmOwnWrite(revision, confirmWithinMs, signal))) {
+        if (signal.aborted) return;
         this.setHealthy(false, 'the etcd watch did not deliver our own write; re-creating watches');
+        this.store.resetConnections();
         this.sync.restartWatches();
         return;
       }
-      const answer = await lease.keepaliveOnce();
-      if (Number(answer.TTL) <= 0) throw new Error('lease expired');
+      const ttl = await this.store.keepAliveOnce(leaseId, signal);
+      if (ttl <= 0) throw new Error('lease expired');
       this.setHealthy(true);
     } catch (error) {
-      this.lease?.release();
-      this.lease = undefined;
+      if (signal.aborted || error instanceof EtcdCallAborted) return;
+      // The lease may be gone or never kept alive: start over with a new one.
+      this.leaseId = undefined;
+      if (error instanceof DeadlineExceeded || classifyEtcdFailure(error).kind === 'unreachable')
+        this.store.resetConnections();
       this.setHealthy(false, `liveness key not refreshed: ${errorMessage(error)}`);
     }
   }
 
-  private async currentLease(): Promise<Lease> {
-    if (this.lease) return this.lease;
-    const lease = this.store.client.lease(this.ttlS, { autoKeepAlive: false });
-    lease.on('lost', () => undefined);
-    await lease.grant();
-    this.lease = lease;
-    return lease;
-  }
-
-  private async writeRecord(lease: Lease): Promise<number> {
-    const leaseId = await lease.grant();
+  private async writeRecord(leaseId: string): Promise<number> {
     const record = this.record();
     const kind =
-      this.kindWrittenFor === lease
+      this.kindWrittenFor === leaseId
         ? []
         : [{ put: keys.agentKind(record.host), value: encodeJson(agentKindRecord(record)) }];
     const result = await this.store.transaction(
       [],
       [{ put: this.key, value: encodeJson(record), lease: leaseId }, ...kind],
     );
-    this.kindWrittenFor = lease;
+    this.kindWrittenFor = leaseId;
     return result.revision;
   }
 

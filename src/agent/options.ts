@@ -4,6 +4,8 @@ import type { OptionDef } from '../config/option.js';
 import { integerOption, secondsOption, stringOption } from '../config/option.js';
 import { OptionReader } from '../config/reader.js';
 import type { EtcdSettings } from '../etcd/connection.js';
+import { z } from 'zod';
+import { InputError } from '../util/errors.js';
 import type { Dialect } from './layout-index.js';
 
 export interface AgentOptions {
@@ -111,6 +113,31 @@ export const AGENT_REGISTRY: readonly OptionDef[] = [
  * the heartbeat to Neutron, `[DEFAULT] transport_url` and `[AGENT] report_interval` as
  * Neutron's own agents read them.
  */
+/**
+ * The host name is part of every etcd key of the host (`<family>/<host>/…`): one with a "/"
+ * or an empty one (`host =`, which oslo.config reads as '') can never be served, so it is
+ * refused at start-up (exit 2) rather than retried forever.
+ */
+const hostNameSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((host) => !host.includes('/'), 'must not contain "/"');
+
+function agentHost(reader: OptionReader): string {
+  // Unset: this machine's name. Set, even to nothing: what oslo.config gives, '' included.
+  const host = reader.isSet(HOST_OPTION)
+    ? (reader.osloValue(HOST_OPTION) ?? '')
+    : reader.value(HOST_OPTION);
+  const checked = hostNameSchema.safeParse(host);
+  if (!checked.success) {
+    const why = checked.error.issues.map((issue) => issue.message).join('; ');
+    throw new InputError(
+      `[DEFAULT] host: "${host}" ${why} (it names this host in etcd, as Neutron's binding:host_id)`,
+    );
+  }
+  return host;
+}
+
 export function agentOptionsFromIni(ini: IniOptions): AgentOptions {
   const reader = new OptionReader(ini, AGENT_REGISTRY);
   const o = AGENT_OPTIONS;
@@ -121,7 +148,7 @@ export function agentOptionsFromIni(ini: IniOptions): AgentOptions {
   const transportUrl = reader.get(o.transportUrl);
   const seconds = (option: OptionDef<number>) => reader.value(option) * 1000;
   return {
-    host: reader.value(HOST_OPTION),
+    host: agentHost(reader),
     etcd: etcdSettingsFromOptions(reader),
     sppCtlUrl: `http://${host}:${port}`,
     sppCtlTimeoutMs: seconds(o.sppCtlTimeout),

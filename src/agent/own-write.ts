@@ -14,18 +14,22 @@ export function ownWriteWatch(
 ): OwnWriteWatch {
   const key = keys.agent(host);
   return {
-    confirmOwnWrite: (revision, timeoutMs) =>
+    confirmOwnWrite: (revision, timeoutMs, signal) =>
       new Promise<boolean>((resolve) => {
         if ((snapshot.host(host).agent?.modRevision ?? 0) >= revision) return resolve(true);
+        if (signal?.aborted) return resolve(false);
         const finish = (seen: boolean) => {
           clearTimeout(timer);
           off();
+          signal?.removeEventListener('abort', aborted);
           resolve(seen);
         };
+        const aborted = () => finish(false);
         const off = snapshot.listeners.onKeys([key], (event) => {
           if (event.type !== 'resync' && event.modRevision >= revision) finish(true);
         });
         const timer = setTimeout(() => finish(false), timeoutMs);
+        signal?.addEventListener('abort', aborted, { once: true });
       }),
     restartWatches: () => {
       metrics.watchRestart('silent');

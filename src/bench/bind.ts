@@ -8,6 +8,7 @@ import { HostSnapshot } from '../snapshot/snapshot.js';
 import type { LogLine } from '../lab/agent-process.js';
 import type { ServiceClient } from '../lab/stack.js';
 import { LabStack, stopOnSignals, twoNicMappings } from '../lab/stack.js';
+import { withDeadline } from '../util/deadline.js';
 import { InputError, errorMessage } from '../util/errors.js';
 import { cpuMs } from './cpu.js';
 import type { Percentiles } from './stats.js';
@@ -268,25 +269,8 @@ class Binder {
         `unbind ${portId} on ${host}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`,
       );
     }
-    const at = await withTimeout(freed, 20_000, `slot of ${portId} on ${host} freed`);
+    const at = await withDeadline(freed, 20_000, `slot of ${portId} on ${host} freed`);
     return at - started;
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -561,7 +545,7 @@ export async function runBindBench(options: RunOptions): Promise<BindBenchResult
     );
 
     // Let the server's last log lines arrive, then check that nothing was left behind.
-    await withTimeout(
+    await withDeadline(
       (async () => {
         while (serverBinds.length < binder.binds - binder.failed)
           await new Promise((r) => setTimeout(r, 10));

@@ -13,4 +13,5 @@ export const benchSuites: Record<string, () => Promise<BenchSuite>> = {
   agent: async () => (await import('./agent.js')).agentBench,
   neutron: async () => (await import('./neutron.js')).neutronBench,
   migration: async () => (await import('./migration.js')).migrationBench,
+  chaos: async () => (await import('./chaos.js')).chaosSuite,
 };

@@ -28,6 +28,11 @@ export const SUITE_HELP: Record<string, { summary: string; flags: string }> = {
     summary: 'live migration through a real neutron-server: create binding on B, activate, abort',
     flags: '--binds',
   },
+  chaos: {
+    summary:
+      'fault suite: binds/unbinds through 2 services on a 3-member etcd under faults a-e and all together, audited after each run',
+    flags: '--hosts, --vhosts, --binds, --concurrency, --faults',
+  },
 };
 
 /** `text` in lines of at most 80 characters, the first after `head`, the others indented. */
@@ -66,14 +71,15 @@ export function registerBenchCommand(program: Command): void {
     .description('run a benchmark suite on a private local stack and print its figures')
     .argument('[suite]', `which suite: ${Object.keys(benchSuites).join(', ')}`, 'bind')
     .option('--json', 'print one JSON object')
-    .option('--hosts <n>', 'compute hosts (bind)')
-    .option('--vhosts <n>', 'vhosts per host (bind, emulator)')
-    .option('--concurrency <n>', 'concurrent requests (bind, neutron)')
+    .option('--hosts <n>', 'compute hosts (bind, chaos)')
+    .option('--vhosts <n>', 'vhosts per host (bind, emulator, chaos)')
+    .option('--concurrency <n>', 'concurrent requests (bind, neutron, chaos)')
     .option(
       '--binds <n>',
-      'binds to perform (bind), ports to create (neutron) or migrate (migration)',
+      'binds to perform (bind, chaos), ports to create (neutron) or migrate (migration)',
     )
     .option('--plugs <n>', 'plugs to perform (agent)')
+    .option('--faults <list>', 'faults to run, comma separated: none,a,b,c,d,e,all (chaos)')
     .addHelpText('after', suitesHelp())
     .allowUnknownOption(false)
     .action(async (suite: string, options: Record<string, string | boolean | undefined>) => {

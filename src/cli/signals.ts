@@ -25,5 +25,19 @@ export async function runUntilSignalled(
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
+    if (controller.signal.aborted) exitSoon();
   }
+}
+
+/** How long a stopped process waits for its last writes before it exits (ms). */
+const EXIT_GRACE_MS = 100;
+
+/**
+ * The work has stopped; nothing that a library still holds may keep the process alive:
+ * grpc-js never gives up a connection attempt to an etcd member that accepted the TCP
+ * connection but never answers (black-holed), and that socket would keep the event loop
+ * running forever. The timer is unref'd, so a process with nothing left exits at once.
+ */
+function exitSoon(): void {
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }

@@ -4,6 +4,7 @@ import {
   ConsecutiveBreaker,
   ExponentialBackoff,
   handleWhen,
+  noop,
   retry,
 } from 'cockatiel';
 import { Etcd3, isRecoverableError } from 'etcd3';
@@ -28,11 +29,28 @@ export interface EtcdSettings {
   auth?: { username: string; password: string };
 }
 
+/** gRPC keep-alive ping interval on a connection with open calls (ms), above etcd's 5 s minimum. */
+export const KEEPALIVE_TIME_MS = 10_000;
+
 export const DEFAULT_ETCD_SETTINGS: EtcdSettings = {
   endpoints: ['127.0.0.1:2379'],
   requestTimeoutMs: 5000,
   dialTimeoutMs: 3000,
 };
+
+/**
+ * The deadline of one attempt of a call on one member: with other members to try, the
+ * call's deadline over twice their number (at least 500 ms), so that members that hold the
+ * connection but never answer (black-holed, or tried again after their circuit opened)
+ * leave time for attempts on the others; the whole deadline with one member.
+ */
+export function attemptTimeoutMs(settings: EtcdSettings): number {
+  const members = Math.min(3, settings.endpoints.length);
+  if (members <= 1) return settings.requestTimeoutMs;
+  return Math.ceil(
+    Math.max(Math.min(settings.requestTimeoutMs, 500), settings.requestTimeoutMs / (2 * members)),
+  );
+}
 
 const ENDPOINT = /^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/;
 
@@ -76,22 +94,38 @@ export function createEtcdClient(settings: EtcdSettings): Etcd3 {
       // Reconnect quickly after an etcd restart, and notice a silently dead peer.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2000,
-      'grpc.keepalive_time_ms': 10_000,
+      // Pings only while a call is open (the agent's and the service's watches keep one
+      // open), never more often than etcd's --grpc-keepalive-min-time (5 s by default):
+      // etcd answers pings on an idle connection, or too frequent ones, with GOAWAY "too
+      // many pings", and grpc-js then writes "excess pings" to stderr, into the JSON logs,
+      // and doubles the interval, so that a dead peer is noticed later and later.
+      'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
       'grpc.keepalive_timeout_ms': 5000,
-      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.keepalive_permit_without_calls': 0,
+      // Each service client connects on its own: dropping a client (EtcdStore's
+      // resetConnections, or etcd3 after a failed call) then really drops its connection.
+      // With the shared pool a new client took over the old one's connection attempt, which
+      // waits forever for a black-holed member's HTTP/2 settings (grpc-js has no timeout).
+      'grpc.use_local_subchannel_pool': 1,
     },
-    // Unary calls get a deadline; streams (watch, lease keep-alive) must live on.
+    // Calls made through EtcdStore pass their own per-attempt deadline; this one covers the
+    // rest. Streams (watches) must live on; the store bounds their creation itself.
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: Date.now() + settings.requestTimeoutMs },
     faultHandling: {
-      // Our callers retry with their own backoff; a short breaker keeps a dead member
-      // from slowing every call without hiding a recovered one for long.
+      // EtcdStore retries each call on the members within its deadline; with several
+      // members the breaker lets those retries (and every other call) skip a member that
+      // just failed, for two seconds, after which one call tries it again. A member that
+      // does not answer thus costs one attempt every two seconds, not one per call. With
+      // one member there is nothing to skip to: every attempt goes to it.
       host: () =>
-        circuitBreaker(handleWhen(isRecoverableError), {
-          halfOpenAfter: 300,
-          breaker: new ConsecutiveBreaker(3),
-        }),
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+        hosts.length > 1
+          ? circuitBreaker(handleWhen(isRecoverableError), {
+              halfOpenAfter: 2000,
+              breaker: new ConsecutiveBreaker(1),
+            })
+          : noop,
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 0 }),
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
     },
   };

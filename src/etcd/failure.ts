@@ -10,6 +10,8 @@ import {
   GRPCUnauthenticatedError,
   GRPCUnavailableError,
 } from 'etcd3';
+import { isRecoverableError } from 'etcd3';
+import { DeadlineExceeded } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
 
 /**
@@ -87,4 +89,24 @@ export function isEtcdClientError(error: unknown): boolean {
     error instanceof EtcdUserNotFoundError ||
     error instanceof BrokenCircuitError
   );
+}
+
+/** The store's calls were aborted (shutdown): not an etcd failure, nothing to retry. */
+export class EtcdCallAborted extends Error {
+  override readonly name = 'EtcdCallAborted';
+}
+
+/**
+ * Whether another attempt, possibly on another member, may succeed: the member was
+ * unreachable or slow (unavailable, deadline, broken circuit), or it answered that it is
+ * not the leader or that the leader changed (gRPC UNAVAILABLE as well). Refused TLS or
+ * credentials are configuration problems: no attempt will fix them.
+ */
+export function retryable(error: unknown): boolean {
+  if (error instanceof EtcdCallAborted) return false;
+  const transient =
+    error instanceof DeadlineExceeded ||
+    error instanceof BrokenCircuitError ||
+    (error instanceof Error && isRecoverableError(error));
+  return transient && classifyEtcdFailure(error).kind !== 'refused';
 }

@@ -1,7 +1,15 @@
+import { setMaxListeners } from 'node:events';
+import type { CallOptions } from '@grpc/grpc-js';
 import type { ComparatorBuilder, Etcd3, ICompare, IOperation, Watcher } from 'etcd3';
+import { BrokenCircuitError } from 'cockatiel';
+export { EtcdCallAborted } from './failure.js';
+import { Backoff, sleep } from '../util/backoff.js';
+import { settleWithin, withDeadline } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
 import type { EtcdSettings } from './connection.js';
-import { createEtcdClient } from './connection.js';
+import { DEFAULT_ETCD_SETTINGS, attemptTimeoutMs, createEtcdClient } from './connection.js';
+import { EtcdCallAborted, retryable } from './failure.js';
+import { creationDeadline, toBatch } from './watch-parts.js';
 
 export interface KeyValue {
   key: string;
@@ -87,14 +95,19 @@ function toKeyValue(kv: RawKv): KeyValue {
   };
 }
 
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => undefined),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
+/** How long EtcdStore's calls may take. */
+export interface CallTimeouts {
+  /** The whole call, all attempts on all members included (ms). */
+  requestTimeoutMs: number;
+  /** One attempt on one member (ms); a member that does not answer costs at most this. */
+  attemptTimeoutMs: number;
 }
+
+/** The shortest attempt worth making at the end of a call's deadline (ms). */
+const MIN_ATTEMPT_MS = 100;
+
+/** How long a watch's end waits for etcd to acknowledge the cancel (shutdown stays short). */
+const WATCH_CANCEL_WAIT_MS = 250;
 
 /** etcd3's getPrevious() executes at once; inside a transaction we only want the flag. */
 function withPrevious<T extends IOperation>(builder: T): T {
@@ -129,20 +142,108 @@ function comparison(condition: Condition): Comparison {
  * multi-key transactions, and watches that resume from a revision.
  */
 export class EtcdStore {
-  constructor(readonly client: Etcd3) {}
+  private readonly timeouts: CallTimeouts;
+  private closing = EtcdStore.closingController();
+  private closed = false;
+
+  /** Every call in flight listens to it: no listener limit (and no warning on stderr). */
+  private static closingController(): AbortController {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    return controller;
+  }
+
+  constructor(
+    readonly client: Etcd3,
+    timeouts: Partial<CallTimeouts> = {},
+  ) {
+    const requestTimeoutMs = timeouts.requestTimeoutMs ?? DEFAULT_ETCD_SETTINGS.requestTimeoutMs;
+    this.timeouts = {
+      requestTimeoutMs,
+      attemptTimeoutMs: Math.min(requestTimeoutMs, timeouts.attemptTimeoutMs ?? requestTimeoutMs),
+    };
+  }
 
   static connect(settings: EtcdSettings): EtcdStore {
-    return new EtcdStore(createEtcdClient(settings));
+    return new EtcdStore(createEtcdClient(settings), {
+      requestTimeoutMs: settings.requestTimeoutMs,
+      attemptTimeoutMs: attemptTimeoutMs(settings),
+    });
+  }
+
+  /** The deadline of one whole call (ms), e.g. for callers that wait on a store call. */
+  get requestTimeoutMs(): number {
+    return this.timeouts.requestTimeoutMs;
+  }
+
+  /**
+   * Every call in flight rejects at once with EtcdCallAborted: a process shutting down
+   * never waits on a call that etcd does not answer. Later calls run (e.g. the revoke of a
+   * lease on the way out), each bounded by its deadline.
+   */
+  abortCalls(): void {
+    const closing = this.closing;
+    if (!this.closed) this.closing = EtcdStore.closingController();
+    closing.abort();
+  }
+
+  /**
+   * Runs `attempt` until it succeeds, within the call's deadline: each attempt gets its own
+   * gRPC deadline (`options`, a member that does not answer costs one attempt, not the
+   * call) and the client's member choice skips members whose circuit is open, so a call
+   * whose member is unreachable, or not the leader, or whose leader changed, is retried on
+   * the other members. A guarded transaction is safe to retry: if an attempt that timed out
+   * was applied after all, its compare fails on the retry and the caller sees a conflict,
+   * exactly as if another writer had won; callers then re-read and re-plan (a bind finds
+   * its own claim and keeps it), so nothing is applied twice. Unguarded puts and deletes
+   * write the same value again.
+   */
+  private async call<T>(
+    what: string,
+    attempt: (options: CallOptions) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+    const deadline = Date.now() + this.timeouts.requestTimeoutMs;
+    const backoff = new Backoff(25, 250);
+    // A member's open circuit says nothing of why it failed: report the failure itself.
+    let cause: unknown;
+    for (;;) {
+      if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
+      const budget = Math.min(this.timeouts.attemptTimeoutMs, deadline - Date.now());
+      // Too little time left for an attempt to mean anything: report why the others failed.
+      if (cause !== undefined && budget < MIN_ATTEMPT_MS) throw cause;
+      try {
+        // The gRPC deadline ends the call; withDeadline is the backstop for a client that
+        // does not honour it, and ends the wait at once on abort.
+        return await withDeadline(
+          attempt({ deadline: Date.now() + budget }),
+          budget + 250,
+          `etcd ${what}`,
+          stop,
+        );
+      } catch (error) {
+        if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
+        if (!(error instanceof BrokenCircuitError) || cause === undefined) cause = error;
+        const pause = backoff.next();
+        if (!retryable(error) || Date.now() + pause + MIN_ATTEMPT_MS >= deadline) throw cause;
+        await sleep(pause, stop);
+      }
+    }
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const response = await this.client.get(key).exec();
+    const response = await this.call('get', (options) =>
+      this.client.get(key).options(options).exec(),
+    );
     const kv = response.kvs[0] as RawKv | undefined;
     return kv ? toKeyValue(kv) : undefined;
   }
 
   async getPrefix(prefix: string): Promise<Snapshot> {
-    const response = await this.client.getAll().prefix(prefix).exec();
+    const response = await this.call('get', (options) =>
+      this.client.getAll().prefix(prefix).options(options).exec(),
+    );
     return {
       revision: Number(response.header.revision),
       kvs: (response.kvs as RawKv[]).map(toKeyValue),
@@ -151,10 +252,13 @@ export class EtcdStore {
 
   /** Several prefixes read at one revision (one transaction), e.g. a host's whole state. */
   async getPrefixes(prefixes: string[]): Promise<Snapshot> {
-    const response = await this.client
-      .if(prefixes[0] ?? '/', 'Version', '>', -1)
-      .then(...prefixes.map((prefix) => this.client.getAll().prefix(prefix)))
-      .commit();
+    const response = await this.call('read', (options) =>
+      this.client
+        .if(prefixes[0] ?? '/', 'Version', '>', -1)
+        .then(...prefixes.map((prefix) => this.client.getAll().prefix(prefix)))
+        .options(options)
+        .commit(),
+    );
     const kvs: KeyValue[] = [];
     for (const part of response.responses) {
       for (const kv of (part.response_range?.kvs ?? []) as RawKv[]) kvs.push(toKeyValue(kv));
@@ -169,7 +273,9 @@ export class EtcdStore {
   }
 
   async put(key: string, value: string): Promise<number> {
-    const response = await this.client.put(key).value(value).exec();
+    const response = await this.call('put', (options) =>
+      this.client.put(key).value(value).options(options).exec(),
+    );
     return Number(response.header.revision);
   }
 
@@ -195,10 +301,13 @@ export class EtcdStore {
     success: Operation[],
     failure: Operation[] = [],
   ): Promise<TxnResult> {
-    const response = await this.guarded(conditions)
-      .then(...success.map((op) => this.operation(op)))
-      .else(...failure.map((op) => this.operation(op)))
-      .commit();
+    const response = await this.call('transaction', (options) =>
+      this.guarded(conditions)
+        .then(...success.map((op) => this.operation(op)))
+        .else(...failure.map((op) => this.operation(op)))
+        .options(options)
+        .commit(),
+    );
     const kvs: KeyValue[] = [];
     for (const part of response.responses) {
       for (const kv of (part.response_range?.kvs ?? []) as RawKv[]) kvs.push(toKeyValue(kv));
@@ -262,14 +371,8 @@ export class EtcdStore {
       .startRevision(String(fromRevision))
       .watcher();
     watcher.on('data', (response) => {
-      const events: WatchEvent[] = response.events.map((event) => ({
-        type: event.type === 'Delete' ? 'delete' : 'put',
-        key: event.kv.key.toString(),
-        value: event.kv.value.toString(),
-        modRevision: Number(event.kv.mod_revision),
-        lease: event.kv.lease,
-      }));
-      if (events.length > 0) push({ revision: Number(response.header.revision), events });
+      const batch = toBatch(response);
+      if (batch) push(batch);
     });
     let cancelledByEtcd = false;
     watcher.on('error', (error: Error) => {
@@ -279,6 +382,11 @@ export class EtcdStore {
     let nextRevision = fromRevision;
     watcher.on('data', (response) => {
       nextRevision = Number(response.header.revision) + 1;
+    });
+    const creation = creationDeadline(watcher, this.timeouts.requestTimeoutMs, (error) => {
+      if (signal.aborted) return;
+      hooks.onDisconnected?.(error);
+      this.resetConnections();
     });
     watcher.on('connected', () => {
       // etcd3 moves the resume point to the current store revision when a (re)created
@@ -300,10 +408,11 @@ export class EtcdStore {
         wake = undefined;
       }
     } finally {
+      creation.stop();
       signal.removeEventListener('abort', onAbort);
       // A watch etcd already cancelled is gone from the client; cancelling it again
       // would wait forever for an acknowledgement.
-      if (!cancelledByEtcd) await settleWithin(watcher.cancel(), 2000);
+      if (!cancelledByEtcd) await settleWithin(watcher.cancel(), WATCH_CANCEL_WAIT_MS);
     }
   }
 
@@ -316,12 +425,15 @@ export class EtcdStore {
     prefixes: string[],
     conditions: Condition[] = [],
   ): Promise<{ succeeded: boolean; revision: number; deleted: KeyValue[] }> {
-    const response = await this.guarded(conditions)
-      .then(
-        ...keys.map((key) => withPrevious(this.client.delete().key(key))),
-        ...prefixes.map((prefix) => withPrevious(this.client.delete().prefix(prefix))),
-      )
-      .commit();
+    const response = await this.call('delete', (options) =>
+      this.guarded(conditions)
+        .then(
+          ...keys.map((key) => withPrevious(this.client.delete().key(key))),
+          ...prefixes.map((prefix) => withPrevious(this.client.delete().prefix(prefix))),
+        )
+        .options(options)
+        .commit(),
+    );
     const deleted: KeyValue[] = [];
     for (const part of response.responses) {
       for (const kv of (part.response_delete_range?.prev_kvs ?? []) as RawKv[])
@@ -332,24 +444,77 @@ export class EtcdStore {
 
   /** Grants a lease that expires `ttlSeconds` after the grant unless revoked; returns its id. */
   async grantLease(ttlSeconds: number): Promise<string> {
-    const response = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const response = await this.call('lease grant', (options) =>
+      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }, options),
+    );
     return String(response.ID);
+  }
+
+  /**
+   * Refreshes lease `id` once over a keep-alive stream of its own, which is cancelled when
+   * etcd has not answered within one attempt's deadline (or on abort): a stream that a
+   * black-holed member never answers must not hold the caller. Resolves with the TTL etcd
+   * granted, 0 when the lease has expired. Retried like a unary call.
+   */
+  async keepAliveOnce(id: string, signal?: AbortSignal): Promise<number> {
+    return this.call(
+      'lease keep-alive',
+      async (options) => {
+        const stream = await this.client.leaseClient.leaseKeepAlive(options);
+        let answered = false;
+        try {
+          const ttl = await new Promise<number>((resolve, reject) => {
+            stream.on('data', (answer: { TTL: string }) => resolve(Number(answer.TTL)));
+            stream.on('error', reject);
+            stream.on('end', () => reject(new Error('lease keep-alive stream ended')));
+            stream.write({ ID: id });
+          });
+          answered = true;
+          return ttl;
+        } finally {
+          // A half-close ends an answered stream cleanly; cancelling it would count as a
+          // failure of the member and drop its connections.
+          if (answered) stream.end();
+        }
+      },
+      signal,
+    );
   }
 
   /** Revokes a lease: every key attached to it is deleted. An expired lease is not an error. */
   async revokeLease(id: string): Promise<void> {
     try {
-      await this.client.leaseClient.leaseRevoke({ ID: id });
+      await this.call('lease revoke', (options) =>
+        this.client.leaseClient.leaseRevoke({ ID: id }, options),
+      );
     } catch (error) {
       if (!/requested lease not found/.test(errorMessage(error))) throw error;
     }
   }
 
   async ping(): Promise<void> {
-    await this.client.maintenance.status();
+    await this.call('status', (options) => this.client.maintenance.status(options));
+  }
+
+  /**
+   * Drops the shared watch stream, so that every watch is re-created (from its last
+   * revision) on a fresh stream: for a member that holds the connection but no longer
+   * answers on it (black-holed), where no event ever fails and gRPC's own keep-alive may
+   * take long to notice. The client counts the cancelled stream as a failure of its member
+   * and drops that member's connections (only that member's: the others' calls go on);
+   * a unary call or a lease keep-alive that misses its deadline does the same for its own
+   * member.
+   */
+  resetConnections(): void {
+    const internals = this.client as unknown as {
+      watchManager?: { stream?: { cancel(): void } };
+    };
+    internals.watchManager?.stream?.cancel();
   }
 
   close(): void {
+    this.closed = true;
+    this.closing.abort();
     this.client.close();
   }
 }

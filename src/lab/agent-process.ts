@@ -25,7 +25,7 @@ export const AGENT_NODE_FLAGS = (
 
 export interface AgentProcessOptions {
   host: string;
-  /** etcd `HOST:PORT`. */
+  /** etcd `HOST:PORT`, or several, comma separated (a cluster). */
   etcd: string;
   /** spp-ctl (emulator) `http://HOST:PORT`. */
   sppCtlUrl: string;
@@ -75,14 +75,12 @@ export class AgentProcess {
     const dir = await mkdtemp(join(tmpdir(), 'nspp-agent-'));
     const [etcdHost, etcdPort] = splitHostPort(options.etcd);
     const spp = new URL(options.sppCtlUrl);
+    const etcd: Record<string, string> = options.etcd.includes(',')
+      ? { etcd_endpoints: options.etcd }
+      : { etcd_host: etcdHost, etcd_port: etcdPort };
     const sections: Record<string, Record<string, string>> = {
       DEFAULT: { host: options.host },
-      spp: {
-        etcd_host: etcdHost,
-        etcd_port: etcdPort,
-        api_ip_addr: spp.hostname,
-        api_port: spp.port,
-      },
+      spp: { ...etcd, api_ip_addr: spp.hostname, api_port: spp.port },
     };
     for (const [section, values] of Object.entries(options.ini ?? {})) {
       sections[section] = { ...sections[section], ...values };

@@ -109,6 +109,7 @@ export class ServerProcess {
   }
 
   static async start(options: {
+    /** `HOST:PORT`, or several, comma separated (a cluster). */
     etcd: string;
     token: string;
     bindTimeoutS: number;
@@ -120,8 +121,12 @@ export class ServerProcess {
     const cut = options.etcd.lastIndexOf(':');
     const ini = [
       '[spp]',
-      `etcd_host = ${options.etcd.slice(0, cut)}`,
-      `etcd_port = ${options.etcd.slice(cut + 1)}`,
+      ...(options.etcd.includes(',')
+        ? [`etcd_endpoints = ${options.etcd}`]
+        : [
+            `etcd_host = ${options.etcd.slice(0, cut)}`,
+            `etcd_port = ${options.etcd.slice(cut + 1)}`,
+          ]),
       '',
       '[spp_server]',
       'listen_address = 127.0.0.1',

@@ -1,13 +1,23 @@
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
 
+/** What the relay does with traffic: forward it, refuse it, or swallow it. */
+export type RelayMode = 'open' | 'cut' | 'blackhole';
+
 /**
- * A loopback TCP relay to a target port that tests can cut and restore, to put a network
- * partition between a process and its server (e.g. an agent and etcd) without stopping either.
+ * A loopback TCP relay to a target port that tests can cut, black-hole and restore, to put
+ * a network partition between a process and its server (e.g. an agent and etcd) without
+ * stopping either.
+ * - cut(): every connection is dropped and new ones are refused (a peer that is gone).
+ * - blackhole(): connections are held open and new ones accepted, but every byte in either
+ *   direction is discarded (a peer behind a firewall that drops packets): nothing fails,
+ *   calls just never get an answer.
+ * - restore(): bytes flow again, on the held connections too (what was dropped is lost, so
+ *   a connection may or may not survive, as after a real partition).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
-  private open = true;
+  private state: RelayMode = 'open';
 
   private constructor(
     private readonly server: Server,
@@ -30,15 +40,24 @@ export class TcpProxy {
     return `127.0.0.1:${this.port}`;
   }
 
+  get mode(): RelayMode {
+    return this.state;
+  }
+
   /** Drops every connection and refuses new ones until restore(). */
   cut(): void {
-    this.open = false;
+    this.state = 'cut';
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
   }
 
+  /** Holds every connection (and accepts new ones) but discards all bytes until restore(). */
+  blackhole(): void {
+    this.state = 'blackhole';
+  }
+
   restore(): void {
-    this.open = true;
+    this.state = 'open';
   }
 
   async stop(): Promise<void> {
@@ -47,7 +66,7 @@ export class TcpProxy {
   }
 
   private relay(client: Socket, host: string, port: number): void {
-    if (!this.open) {
+    if (this.state === 'cut') {
       client.destroy();
       return;
     }
@@ -62,7 +81,14 @@ export class TcpProxy {
         this.sockets.delete(a);
         b.destroy();
       });
-      a.pipe(b);
+      // Not pipe(): each chunk is forwarded or swallowed depending on the mode at the time.
+      a.on('data', (chunk: Buffer) => {
+        if (this.state !== 'open' || b.destroyed) return;
+        if (!b.write(chunk)) {
+          a.pause();
+          b.once('drain', () => a.resume());
+        }
+      });
     }
   }
 }

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import type { Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { keys } from '../etcd/keys.js';
 import type { EtcdStore } from '../etcd/store.js';
 import type { PlacementLeader } from '../etcd/values.js';
 import { decodeJson, encodeJson, placementLeaderSchema } from '../etcd/values.js';
 import { Backoff, sleep } from '../util/backoff.js';
+import { settleWithin, withDeadline } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
 
 /** What the sync needs of the election. */
@@ -38,7 +38,6 @@ export class LeaderElection implements Leadership {
   readonly id: string;
   private readonly key: string;
   private readonly ttlMs: number;
-  private lease: Lease | undefined;
   private leaseId: string | undefined;
   /** performance.now() until which this instance may act as leader; 0 when follower. */
   private validUntil = 0;
@@ -116,10 +115,8 @@ export class LeaderElection implements Leadership {
   /** Takes the key if nobody holds it; true when this instance is now the leader. */
   private async campaign(): Promise<boolean> {
     if (await this.store.get(this.key)) return false;
-    const lease = this.store.client.lease(this.ttlMs / 1000, { autoKeepAlive: false });
-    lease.on('lost', () => undefined);
     const grantedFrom = performance.now();
-    const leaseId = await lease.grant();
+    const leaseId = await this.store.grantLease(Math.max(1, Math.ceil(this.ttlMs / 1000)));
     const record: PlacementLeader = {
       id: this.id,
       hostname: hostname(),
@@ -131,10 +128,9 @@ export class LeaderElection implements Leadership {
       [{ put: this.key, value: encodeJson(record), lease: leaseId }],
     );
     if (!result.succeeded) {
-      await lease.revoke().catch(() => undefined);
+      await settleWithin(this.store.revokeLease(leaseId), 2000);
       return false;
     }
-    this.lease = lease;
     this.leaseId = leaseId;
     this.extend(grantedFrom);
     this.setLeader(true);
@@ -143,15 +139,20 @@ export class LeaderElection implements Leadership {
 
   /** Keeps the lease alive every TTL/3 until a keep-alive fails for too long or `signal` aborts. */
   private async hold(signal: AbortSignal): Promise<void> {
-    const lease = this.lease as Lease;
+    const leaseId = this.leaseId as string;
     while (!signal.aborted && this.leader) {
       await sleep(this.ttlMs / 3, signal);
       if (signal.aborted) return;
       while (this.leader && !signal.aborted) {
         const sentAt = performance.now();
         try {
-          const answer = await withTimeout(lease.keepaliveOnce(), this.ttlMs / 4);
-          if (Number(answer.TTL) <= 0) throw new Error('the lease expired');
+          const ttl = await withDeadline(
+            this.store.keepAliveOnce(leaseId, signal),
+            this.ttlMs / 4,
+            'lease keep-alive',
+            signal,
+          );
+          if (ttl <= 0) throw new Error('the lease expired');
           this.extend(sentAt);
           break;
         } catch (error) {
@@ -171,8 +172,6 @@ export class LeaderElection implements Leadership {
   }
 
   private lose(why: string): void {
-    this.lease?.release();
-    this.lease = undefined;
     this.leaseId = undefined;
     this.validUntil = 0;
     if (this.leader) {
@@ -182,12 +181,12 @@ export class LeaderElection implements Leadership {
   }
 
   private async resign(): Promise<void> {
-    const lease = this.lease;
+    const leaseId = this.leaseId;
     const wasLeader = this.leader;
     this.validUntil = 0;
     this.setLeader(false);
-    this.lease = undefined;
-    if (lease) await withTimeout(lease.revoke(), 2000).catch(() => undefined);
+    this.leaseId = undefined;
+    if (leaseId) await settleWithin(this.store.revokeLease(leaseId), 2000);
     if (wasLeader) this.logger.info({ instance: this.id }, 'Placement sync leadership released');
   }
 
@@ -196,19 +195,5 @@ export class LeaderElection implements Leadership {
     this.leader = leader;
     if (leader) this.logger.info({ instance: this.id }, 'Placement sync leadership acquired');
     for (const listener of this.listeners) listener(leader);
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms)} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParsedKey } from '../etcd/keys.js';
 import { parseKey } from '../etcd/keys.js';
@@ -95,6 +96,8 @@ export class HostSnapshot {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const generation = new AbortController();
+      // Every range's watch loop waits on it (e.g. all back off at once after a reset).
+      setMaxListeners(0, generation.signal);
       this.generation = generation;
       const stop = () => generation.abort();
       signal.addEventListener('abort', stop, { once: true });

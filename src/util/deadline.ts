@@ -14,9 +14,8 @@ export function withDeadline<T>(
   what: string,
   signal?: AbortSignal,
 ): Promise<T> {
-  const limit = signal
-    ? AbortSignal.any([signal, AbortSignal.timeout(ms)])
-    : AbortSignal.timeout(ms);
+  const timeout = AbortSignal.timeout(Math.max(0, Math.ceil(ms)));
+  const limit = signal ? AbortSignal.any([signal, timeout]) : timeout;
   return new Promise<T>((resolve, reject) => {
     const onAbort = () =>
       reject(

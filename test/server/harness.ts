@@ -22,9 +22,9 @@ export interface HttpAnswer {
   text: string;
 }
 
-/** A binding service on a free loopback port against `etcd`, quiet, token TOKEN. */
+/** A binding service on a free loopback port against `etcd` (one member or several), quiet, token TOKEN. */
 export async function startTestServer(
-  etcd: EtcdServer,
+  etcd: Pick<EtcdServer, 'endpoint'> | { endpoints: string[] },
   overrides: Partial<ServerOptions> = {},
   binderOverrides: Partial<BinderOptions> = {},
 ): Promise<TestServer> {
@@ -46,7 +46,10 @@ export async function startTestServer(
     syncGraceMs: 0,
     requireEtcdAgent: 'true',
     shutdownGraceMs: 5000,
-    etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
+    etcd: {
+      ...DEFAULT_ETCD_SETTINGS,
+      endpoints: 'endpoints' in etcd ? etcd.endpoints : [etcd.endpoint],
+    },
     ...overrides,
   };
   const server = await startServer(options, {

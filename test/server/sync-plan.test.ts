@@ -109,6 +109,25 @@ describe('full sync as a pure plan', () => {
     assert.deepEqual(reasons, ['f6:no_free_vhost', 'x1:not_spp_host', 'x2:no_segment']);
   });
 
+  test('a slot holding "" or outside the layout breaks nothing and is never handed out', () => {
+    // Issue 17, item 4: a slot holding '' used to fail the whole sync request (400).
+    const model = etcd();
+    model.put(keys.vhost('ha', 'phys1', 0), '');
+    model.put(keys.vhost('ha', 'phys1', 9), 'None');
+    const ports = [1, 2, 3].map((n) => flatPort(`e${n}`, 'ha', n));
+    ports.push(flatPort('other', 'hb', 9));
+    const plan = planSync(input(model, ports));
+    const claims = plan.actions.flatMap((action) => (action.claim ? [action.claim] : [])).sort();
+    assert.deepEqual(claims, [
+      keys.vhost('ha', 'phys1', 1),
+      keys.vhost('ha', 'phys1', 2),
+      keys.vhost('hb', 'phys1', 0),
+    ]);
+    const reasons = plan.findings.map((finding) => finding.entry.reason);
+    assert.deepEqual(reasons, ['no_free_vhost']);
+    assert.equal(apply(model, plan), 3, 'every action holds');
+  });
+
   test('property: applying the plan (and the agents answering) makes etcd match Neutron', () => {
     const portArb = fc.record({
       id: fc.constantFrom('pa', 'pb', 'pc', 'pd', 'pe'),

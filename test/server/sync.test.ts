@@ -213,6 +213,24 @@ describe('POST /v1/ml2/sync repairs etcd to match Neutron', () => {
     }
   });
 
+  it('a slot holding "" or outside the layout: the request succeeds, only good slots used', async () => {
+    // Issue 17, item 4: such a slot used to fail the whole request with 400.
+    await withHosts(['odd-slots'], async ([host]) => {
+      const name = (host as ComputeHost).host;
+      await store.put(keys.vhost(name, 'phys1', 0), '');
+      await store.put(keys.vhost(name, 'phys1', 7), 'None');
+      const ports = [newPort(), newPort(), newPort(), newPort()];
+      const report = await sync(ports.map((port) => listed(port, name)));
+      assert.equal(report.plug_requested.length, 3, JSON.stringify(report));
+      assert.deepEqual(
+        report.errors.map((entry) => entry.reason),
+        ['no_free_vhost'],
+      );
+      assert.equal((await store.get(keys.vhost(name, 'phys1', 0)))?.value, '');
+      assert.equal((await store.get(keys.vhost(name, 'phys1', 7)))?.value, 'None');
+    });
+  });
+
   it('reports ports it cannot repair', async () => {
     await withHosts(['err-a'], async () => {
       const report = await sync([
