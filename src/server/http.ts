@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
+import { classifyEtcdFailure } from '../etcd/failure.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
@@ -117,6 +118,16 @@ function handleErrors(app: FastifyInstance, logger: Logger): void {
     if (typeof status === 'number' && status >= 400 && status < 500) {
       // Fastify's own: unparsable JSON, wrong content type, body too large.
       void reply.code(status).send({ error: 'invalid_request', detail: errorMessage(error) });
+      return;
+    }
+    const etcd = classifyEtcdFailure(error);
+    if (etcd.kind === 'unreachable') {
+      // etcd did not answer within the call's deadline (all members tried): nothing was
+      // decided, the caller may retry (the driver's full sync repairs what it gives up on).
+      logger.warn({ err: errorMessage(error) }, 'request failed: etcd unreachable');
+      void reply
+        .code(503)
+        .send({ error: 'etcd_unavailable', detail: `etcd did not answer: ${etcd.reason}` });
       return;
     }
     logger.error({ err: errorMessage(error) }, 'request failed');

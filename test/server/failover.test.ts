@@ -152,9 +152,12 @@ describe('failover across etcd members (3-member cluster, service, real agent)',
   test(
     'two of three members black-holed for the service: every bind succeeds',
     {
-      // Known defect (issue 17, closing note): about one bind in a few hundred can still
-      // spend its whole deadline on the black-holed members ("Waiting for LB pick").
-      todo: 'a bind can still use up its deadline on black-holed members',
+      // Known defect (issue 17, closing note): about one bind or unbind in a few hundred can
+      // still spend its whole deadline on the black-holed members ("Waiting for LB pick"),
+      // and the unbind then answers 500. Run it with NSPP_KNOWN_DEFECTS=1.
+      skip: process.env.NSPP_KNOWN_DEFECTS
+        ? false
+        : 'known defect: a call can still use up its deadline on black-holed members',
     },
     async () => {
       const answers = await storm(async (afterMore) => {
