@@ -9,91 +9,33 @@ import { errorMessage } from '../util/errors.js';
 import type { EtcdSettings } from './connection.js';
 import { DEFAULT_ETCD_SETTINGS, attemptTimeoutMs, createEtcdClient } from './connection.js';
 import { EtcdCallAborted, retryable } from './failure.js';
+import { comparison, prefixEnd, withPrevious } from './txn-parts.js';
+import type {
+  Condition,
+  KeyValue,
+  Operation,
+  RawKv,
+  Read,
+  Snapshot,
+  TxnResult,
+  WatchBatch,
+  WatchHooks,
+} from './types.js';
+import { WatchResyncNeeded, toKeyValue } from './types.js';
 import { creationDeadline, toBatch } from './watch-parts.js';
 
-export interface KeyValue {
-  key: string;
-  value: string;
-  modRevision: number;
-  createRevision: number;
-  /** Lease id as a decimal string, "0" when the key has no lease. */
-  lease: string;
-}
-
-/** Keys read at one etcd revision. */
-export interface Snapshot {
-  revision: number;
-  kvs: KeyValue[];
-}
-
-export type Condition =
-  | { key: string; equals: string }
-  | { key: string; absent: true }
-  | { key: string; present: true }
-  | { key: string; modRevision: number }
-  /** No key under `prefix` was written after `revision` (keys deleted since are not seen). */
-  | { prefix: string; notModifiedAfter: number };
-
-/** A read inside a transaction: one key, or every key under a prefix. */
-export type Read = { get: string } | { getPrefix: string };
-
-export type Operation =
-  | { put: string; value: string; lease?: string }
-  | { delete: string }
-  | { deletePrefix: string }
-  | Read;
-
-export interface TxnResult {
-  succeeded: boolean;
-  revision: number;
-  /** What the `get`/`getPrefix` operations of the branch that ran returned, in order. */
-  kvs: KeyValue[];
-}
-
-export interface WatchEvent {
-  type: 'put' | 'delete';
-  key: string;
-  value: string;
-  modRevision: number;
-  /** Lease id of a put ("0" without lease; deletes carry none). */
-  lease?: string;
-}
-
-export interface WatchBatch {
-  /** etcd revision after this batch; resume a watch at `revision + 1`. */
-  revision: number;
-  events: WatchEvent[];
-}
-
-/** The watch can no longer resume (e.g. its start revision was compacted): re-read and restart. */
-export class WatchResyncNeeded extends Error {
-  override readonly name = 'WatchResyncNeeded';
-}
-
-export interface WatchHooks {
-  /** Watch exactly the key given as `prefix`, not every key that starts with it. */
-  exactKey?: boolean;
-  onConnected?: () => void;
-  onDisconnected?: (error: Error) => void;
-}
-
-interface RawKv {
-  key: Buffer;
-  value: Buffer;
-  mod_revision: string;
-  create_revision: string;
-  lease: string;
-}
-
-function toKeyValue(kv: RawKv): KeyValue {
-  return {
-    key: kv.key.toString(),
-    value: kv.value.toString(),
-    modRevision: Number(kv.mod_revision),
-    createRevision: Number(kv.create_revision),
-    lease: kv.lease,
-  };
-}
+export type {
+  Condition,
+  KeyValue,
+  Operation,
+  Read,
+  Snapshot,
+  TxnResult,
+  WatchBatch,
+  WatchEvent,
+  WatchHooks,
+} from './types.js';
+export { WatchResyncNeeded } from './types.js';
 
 /** How long EtcdStore's calls may take. */
 export interface CallTimeouts {
@@ -108,34 +50,6 @@ const MIN_ATTEMPT_MS = 100;
 
 /** How long a watch's end waits for etcd to acknowledge the cancel (shutdown stays short). */
 const WATCH_CANCEL_WAIT_MS = 250;
-
-/** etcd3's getPrevious() executes at once; inside a transaction we only want the flag. */
-function withPrevious<T extends IOperation>(builder: T): T {
-  (builder as unknown as { request: { prev_kv: boolean } }).request.prev_kv = true;
-  return builder;
-}
-
-/** The end of the key range holding every key that starts with `prefix`. */
-function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let index = end.length - 1; index >= 0; index--) {
-    if ((end[index] as number) < 0xff) {
-      end[index] = (end[index] as number) + 1;
-      return end.subarray(0, index + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
-type Comparison = [string, 'Value' | 'Version' | 'Mod', '==' | '>' | '<', string | number];
-
-function comparison(condition: Condition): Comparison {
-  if ('prefix' in condition) return [condition.prefix, 'Mod', '<', condition.notModifiedAfter + 1];
-  if ('equals' in condition) return [condition.key, 'Value', '==', condition.equals];
-  if ('absent' in condition) return [condition.key, 'Version', '==', 0];
-  if ('present' in condition) return [condition.key, 'Version', '>', 0];
-  return [condition.key, 'Mod', '==', condition.modRevision];
-}
 
 /**
  * Thin typed access to etcd for networking-spp: reads with revisions, compare-and-swap,

@@ -5,20 +5,13 @@ import { isUp, valueOf } from '../../snapshot/model.js';
 import { decideHost, judgeHostAgent, refuse } from './decide.js';
 import type { Plan, PortView } from './plan.js';
 import type { BindContext, BindEvent, BindState, Progress, Step, WaitTarget } from './states.js';
+import { MAX_ATTEMPTS, ORPHAN_UNPLUG_WAIT_MS } from './states.js';
 import { planBind, portKeyNames, portKeysOf, unchanged } from './plan.js';
 import type { BindOutcome } from './types.js';
 import { boundOutcome } from './types.js';
 
-/** Attempts of one bind against concurrent changes before it gives up. */
-export const MAX_ATTEMPTS = 64;
-/** How long a bind waits for an `unplug` request without bind_port to go before replacing it. */
-export const ORPHAN_UNPLUG_WAIT_MS = 2000;
-
 export type { BindContext, BindEffect, BindEvent, BindState, Step, WaitTarget } from './states.js';
-
-const NEW_PROGRESS: Progress = { attempts: 0, conflicts: 0, unplugLeftover: false };
-
-export const initialState: BindState = { phase: 'planning', progress: NEW_PROGRESS };
+export { MAX_ATTEMPTS, ORPHAN_UNPLUG_WAIT_MS, initialState } from './states.js';
 
 const done = (outcome: BindOutcome): Step => ({ state: { phase: 'done', outcome }, effects: [] });
 

@@ -81,3 +81,12 @@ export interface Step {
   state: BindState;
   effects: BindEffect[];
 }
+
+/** Attempts of one bind against concurrent changes before it gives up. */
+export const MAX_ATTEMPTS = 64;
+/** How long a bind waits for an `unplug` request without bind_port to go before replacing it. */
+export const ORPHAN_UNPLUG_WAIT_MS = 2000;
+
+const NEW_PROGRESS: Progress = { attempts: 0, conflicts: 0, unplugLeftover: false };
+
+export const initialState: BindState = { phase: 'planning', progress: NEW_PROGRESS };

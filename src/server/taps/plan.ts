@@ -244,3 +244,26 @@ export function planTapDelete(host: HostState, flowId: string): DeletePlan {
     ],
   };
 }
+
+/** The host whose etcd keys (tap keys or a mirror slot) name the flow. */
+export function hostOfFlow(hosts: Iterable<HostState>, flowId: string): string | undefined {
+  for (const host of hosts) {
+    if (host.taps.has(flowId)) return host.host;
+    for (const slot of host.mirrors.values()) if (heldBy(slot.holder) === flowId) return host.host;
+  }
+  return undefined;
+}
+
+/** Every tap flow the host's keys name (tap keys or a mirror slot), with its latest revision. */
+export function flowRevisions(host: HostState): Map<string, number> {
+  const ids = new Map<string, number>();
+  const note = (id: string, revision: number) => ids.set(id, Math.max(ids.get(id) ?? 0, revision));
+  for (const tap of host.taps.values())
+    for (const entry of [tap.info, tap.action, tap.status])
+      if (entry) note(tap.flowId, entry.modRevision);
+  for (const slot of host.mirrors.values()) {
+    const holder = heldBy(slot.holder);
+    if (holder !== undefined) note(holder, slot.modRevision);
+  }
+  return ids;
+}

@@ -4,14 +4,24 @@ import { FREE } from '../../etcd/values.js';
 import type { TapInfo } from '../../etcd/values.js';
 import { keys } from '../../etcd/keys.js';
 import type { HostState } from '../../snapshot/model.js';
-import { heldBy, isUp } from '../../snapshot/model.js';
+import { isUp } from '../../snapshot/model.js';
 import { readAllHosts, readHost } from '../../snapshot/read.js';
 import type { HostSnapshot } from '../../snapshot/snapshot.js';
 import { errorMessage } from '../../util/errors.js';
 import { KeySubscription } from '../bind/subscription.js';
 import type { RevisionClock } from '../revision-clock.js';
 import type { DeleteResult, TapFlowRequest, TapRefusal } from './plan.js';
+import type {
+  TapCreateOutcome,
+  TapDeleteOutcome,
+  TapMetrics,
+  TapServiceOptions,
+  TapSyncFlow,
+  TapSyncReport,
+} from './types.js';
 import {
+  flowRevisions,
+  hostOfFlow,
   hostOfPort,
   planTapCreate,
   planTapDelete,
@@ -19,48 +29,6 @@ import {
   tapInfoValue,
   tapKeyNames,
 } from './plan.js';
-
-/** The host whose etcd keys (tap keys or a mirror slot) name the flow. */
-function hostOfFlow(hosts: Iterable<HostState>, flowId: string): string | undefined {
-  for (const host of hosts) {
-    if (host.taps.has(flowId)) return host.host;
-    for (const slot of host.mirrors.values()) if (heldBy(slot.holder) === flowId) return host.host;
-  }
-  return undefined;
-}
-
-export type TapCreateOutcome =
-  | { active: true; host: string; mirror_in: number | null; mirror_out: number | null }
-  | { active: false; reason: TapRefusal | 'timeout' | 'error'; detail: string };
-
-export interface TapDeleteOutcome {
-  tap_flow_id: string;
-  host?: string;
-  result: DeleteResult;
-}
-
-export interface TapSyncFlow {
-  id: string;
-}
-
-export interface TapSyncReport {
-  /** Flows etcd has that Neutron does not: unplug requested (or cleaned). */
-  removed: Array<{ tap_flow_id: string; host: string; result: DeleteResult }>;
-  /** Flows Neutron has that no host carries in etcd. */
-  missing: string[];
-  /** Left alone: changed within `sync_grace`. */
-  recent: string[];
-  dry_run: boolean;
-}
-
-export interface TapMetrics {
-  tapCreate(result: string, seconds: number): void;
-}
-
-export interface TapServiceOptions {
-  tapTimeoutMs: number;
-  syncGraceMs: number;
-}
 
 const MAX_ATTEMPTS = 16;
 const LATE_UP_MEMORY_MS = 10 * 60_000;
@@ -401,17 +369,7 @@ export class TapService {
     const report: TapSyncReport = { removed: [], missing: [], recent: [], dry_run: dryRun };
     const seen = new Set<string>();
     for (const host of [...this.snapshot.hosts()]) {
-      const ids = new Map<string, number>();
-      const note = (id: string, revision: number) =>
-        ids.set(id, Math.max(ids.get(id) ?? 0, revision));
-      for (const tap of host.taps.values())
-        for (const entry of [tap.info, tap.action, tap.status])
-          if (entry) note(tap.flowId, entry.modRevision);
-      for (const slot of host.mirrors.values()) {
-        const holder = heldBy(slot.holder);
-        if (holder !== undefined) note(holder, slot.modRevision);
-      }
-      for (const [flowId, revision] of ids) {
+      for (const [flowId, revision] of flowRevisions(host)) {
         seen.add(flowId);
         if (known.has(flowId)) continue;
         if (this.clock.ageOf(revision) < this.options.syncGraceMs) {
