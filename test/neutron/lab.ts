@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import type { NeutronServer } from '../../src/lab/neutron-server.js';
+import { freePort } from '../../src/lab/ports.js';
+import type { ServerOptions } from '../../src/server/options.js';
 
 const run = promisify(execFile);
 
@@ -25,4 +28,25 @@ export async function provisioningBlocks(
     timeout: 30_000,
   });
   return JSON.parse(stdout) as string[];
+}
+
+/** The binding service's options for the end-to-end labs: loopback, the driver's token, `etcd`. */
+export async function labServiceOptions(
+  etcdEndpoint: string,
+  authToken: string,
+  syncGraceS: number,
+  extra: Partial<ServerOptions> = {},
+): Promise<ServerOptions> {
+  return {
+    listenAddress: '127.0.0.1',
+    listenPort: await freePort(),
+    authToken,
+    authDisabled: false,
+    bindTimeoutMs: 10_000,
+    syncGraceMs: syncGraceS * 1000,
+    requireEtcdAgent: 'true',
+    shutdownGraceMs: 2000,
+    etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcdEndpoint] },
+    ...extra,
+  };
 }

@@ -10,19 +10,18 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
 import { isUp } from '../../src/snapshot/model.js';
 import { hostState as readHostState, slotOf, usedSlots } from '../harness/host-state.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { NeutronServer } from '../../src/lab/neutron-server.js';
-import { freePort } from '../../src/lab/ports.js';
 import { RabbitMqServer } from '../../src/lab/rabbitmq.js';
 import type { NeutronNetwork, NeutronPort } from '../../src/neutron/api-client.js';
 import { NeutronApi, NeutronApiError } from '../../src/neutron/api-client.js';
 import type { RunningServer } from '../../src/server/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { ServerOptions } from '../../src/server/options.js';
+import { labServiceOptions } from './lab.js';
 import { WIRE_MAC, frame } from '../agent/frames.js';
 import type { ComputeHostFixture } from '../agent/host-fixture.js';
 import { computeHost } from '../agent/host-fixture.js';
@@ -78,17 +77,7 @@ describe('live migration through multiple port bindings (real Neutron)', () => {
   before(async () => {
     [etcd, rabbit] = await Promise.all([EtcdServer.launch(), RabbitMqServer.launch()]);
     store = etcd.connectStore();
-    serviceOptions = {
-      listenAddress: '127.0.0.1',
-      listenPort: await freePort(),
-      authToken: TOKEN,
-      authDisabled: false,
-      bindTimeoutMs: 10_000,
-      syncGraceMs: SYNC_GRACE_S * 1000,
-      requireEtcdAgent: 'true',
-      shutdownGraceMs: 2000,
-      etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
-    };
+    serviceOptions = await labServiceOptions(etcd.endpoint, TOKEN, SYNC_GRACE_S);
     await startService();
     for (const [host, mappings] of [
       ['compute-1', BIG],

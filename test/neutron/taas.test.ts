@@ -9,13 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { DEFAULT_ETCD_SETTINGS } from '../../src/etcd/connection.js';
 import { keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
 import { FREE } from '../../src/etcd/values.js';
 import { EtcdServer } from '../../src/lab/etcd-server.js';
 import { NeutronServer } from '../../src/lab/neutron-server.js';
-import { freePort } from '../../src/lab/ports.js';
 import { RabbitMqServer } from '../../src/lab/rabbitmq.js';
 import type {
   NeutronNetwork,
@@ -26,6 +24,7 @@ import { NeutronApi, NeutronApiError } from '../../src/neutron/api-client.js';
 import type { RunningServer } from '../../src/server/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { ServerOptions } from '../../src/server/options.js';
+import { labServiceOptions } from './lab.js';
 import { WIRE_MAC, frame } from '../agent/frames.js';
 import type { ComputeHostFixture } from '../agent/host-fixture.js';
 import { computeHost } from '../agent/host-fixture.js';
@@ -103,18 +102,9 @@ describe('tap-as-a-service on a real Neutron (neutron_taas + SPP TaaS driver)', 
   before(async () => {
     [etcd, rabbit] = await Promise.all([EtcdServer.launch(), RabbitMqServer.launch()]);
     store = etcd.connectStore();
-    serviceOptions = {
-      listenAddress: '127.0.0.1',
-      listenPort: await freePort(),
-      authToken: TOKEN,
-      authDisabled: false,
-      bindTimeoutMs: 10_000,
+    serviceOptions = await labServiceOptions(etcd.endpoint, TOKEN, SYNC_GRACE_S, {
       tapTimeoutMs: 5_000,
-      syncGraceMs: SYNC_GRACE_S * 1000,
-      requireEtcdAgent: 'true',
-      shutdownGraceMs: 2000,
-      etcd: { ...DEFAULT_ETCD_SETTINGS, endpoints: [etcd.endpoint] },
-    };
+    });
     await startService();
     // compute-1: four vhosts on phys1 (phy:0), one on phys2, two mirrors.
     hosts.set(
