@@ -3,7 +3,7 @@ import type { UnplugPlan } from '../server/unbind.js';
 import { planUnplug } from '../server/unbind.js';
 import type { HostState } from '../snapshot/model.js';
 import { readHost } from '../snapshot/read.js';
-import { sleep } from '../util/backoff.js';
+import { Backoff, sleep } from '../util/backoff.js';
 import { InputError } from '../util/errors.js';
 import { deleteHostKeys, inUse } from './admin.js';
 
@@ -52,12 +52,11 @@ async function awaitUnplugs(
   signal?: AbortSignal,
 ): Promise<string[]> {
   const deadline = Date.now() + waitMs;
-  let pause = POLL_FIRST_MS;
+  const backoff = new Backoff(POLL_FIRST_MS, POLL_MAX_MS);
   for (;;) {
     const left = bound((await readHost(store, host)).host);
     if (left.length === 0 || Date.now() >= deadline || signal?.aborted) return left;
-    await sleep(Math.min(pause, Math.max(0, deadline - Date.now())), signal);
-    pause = Math.min(POLL_MAX_MS, pause * 2);
+    await sleep(Math.min(backoff.next(), Math.max(0, deadline - Date.now())), signal);
   }
 }
 
