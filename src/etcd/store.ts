@@ -1,14 +1,13 @@
 import { setMaxListeners } from 'node:events';
 import type { CallOptions } from '@grpc/grpc-js';
 import type { ComparatorBuilder, Etcd3, ICompare, IOperation, Watcher } from 'etcd3';
-import { BrokenCircuitError } from 'cockatiel';
 export { EtcdCallAborted } from './failure.js';
-import { Backoff, sleep } from '../util/backoff.js';
-import { settleWithin, withDeadline } from '../util/deadline.js';
+import { settleWithin } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
+import type { CallTimeouts } from './call.js';
+import { callWithFailover } from './call.js';
 import type { EtcdSettings } from './connection.js';
 import { DEFAULT_ETCD_SETTINGS, attemptTimeoutMs, createEtcdClient } from './connection.js';
-import { EtcdCallAborted, retryable } from './failure.js';
 import { comparison, prefixEnd, withPrevious } from './txn-parts.js';
 import type {
   Condition,
@@ -36,17 +35,7 @@ export type {
   WatchHooks,
 } from './types.js';
 export { WatchResyncNeeded } from './types.js';
-
-/** How long EtcdStore's calls may take. */
-export interface CallTimeouts {
-  /** The whole call, all attempts on all members included (ms). */
-  requestTimeoutMs: number;
-  /** One attempt on one member (ms); a member that does not answer costs at most this. */
-  attemptTimeoutMs: number;
-}
-
-/** The shortest attempt worth making at the end of a call's deadline (ms). */
-const MIN_ATTEMPT_MS = 100;
+export type { CallTimeouts } from './call.js';
 
 /** How long a watch's end waits for etcd to acknowledge the cancel (shutdown stays short). */
 const WATCH_CANCEL_WAIT_MS = 250;
@@ -101,49 +90,13 @@ export class EtcdStore {
     closing.abort();
   }
 
-  /**
-   * Runs `attempt` until it succeeds, within the call's deadline: each attempt gets its own
-   * gRPC deadline (`options`, a member that does not answer costs one attempt, not the
-   * call) and the client's member choice skips members whose circuit is open, so a call
-   * whose member is unreachable, or not the leader, or whose leader changed, is retried on
-   * the other members. A guarded transaction is safe to retry: if an attempt that timed out
-   * was applied after all, its compare fails on the retry and the caller sees a conflict,
-   * exactly as if another writer had won; callers then re-read and re-plan (a bind finds
-   * its own claim and keeps it), so nothing is applied twice. Unguarded puts and deletes
-   * write the same value again.
-   */
-  private async call<T>(
+  private call<T>(
     what: string,
     attempt: (options: CallOptions) => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T> {
     const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
-    const deadline = Date.now() + this.timeouts.requestTimeoutMs;
-    const backoff = new Backoff(25, 250);
-    // A member's open circuit says nothing of why it failed: report the failure itself.
-    let cause: unknown;
-    for (;;) {
-      if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
-      const budget = Math.min(this.timeouts.attemptTimeoutMs, deadline - Date.now());
-      // Too little time left for an attempt to mean anything: report why the others failed.
-      if (cause !== undefined && budget < MIN_ATTEMPT_MS) throw cause;
-      try {
-        // The gRPC deadline ends the call; withDeadline is the backstop for a client that
-        // does not honour it, and ends the wait at once on abort.
-        return await withDeadline(
-          attempt({ deadline: Date.now() + budget }),
-          budget + 250,
-          `etcd ${what}`,
-          stop,
-        );
-      } catch (error) {
-        if (stop.aborted) throw new EtcdCallAborted(`etcd ${what}: aborted`);
-        if (!(error instanceof BrokenCircuitError) || cause === undefined) cause = error;
-        const pause = backoff.next();
-        if (!retryable(error) || Date.now() + pause + MIN_ATTEMPT_MS >= deadline) throw cause;
-        await sleep(pause, stop);
-      }
-    }
+    return callWithFailover(what, attempt, this.timeouts, stop);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
