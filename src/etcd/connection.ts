@@ -41,8 +41,8 @@ export const DEFAULT_ETCD_SETTINGS: EtcdSettings = {
 /**
  * The deadline of one attempt of a call on one member: with other members to try, the
  * call's deadline over twice their number (at least 500 ms), so that members that hold the
- * connection but never answer (black-holed, or tried again after their circuit opened)
- * leave time for attempts on the others; the whole deadline with one member.
+ * connection but never answer (black-holed) leave time for two rounds over all members
+ * (a call tries each once per round); the whole deadline with one member.
  */
 export function attemptTimeoutMs(settings: EtcdSettings): number {
   const members = Math.min(3, settings.endpoints.length);
@@ -113,11 +113,10 @@ export function createEtcdClient(settings: EtcdSettings): Etcd3 {
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: Date.now() + settings.requestTimeoutMs },
     faultHandling: {
-      // EtcdStore retries each call on the members within its deadline; with several
-      // members the breaker lets those retries (and every other call) skip a member that
-      // just failed, for two seconds, after which one call tries it again. A member that
-      // does not answer thus costs one attempt every two seconds, not one per call. With
-      // one member there is nothing to skip to: every attempt goes to it.
+      // With several members, EtcdStore gives this client only its watches (its calls go
+      // to a client per member, src/etcd/members.ts): the breaker lets a watch re-created
+      // after a failure skip the member that failed, for two seconds. With one member
+      // there is nothing to skip to.
       host: () =>
         hosts.length > 1
           ? circuitBreaker(handleWhen(isRecoverableError), {

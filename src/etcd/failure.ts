@@ -1,5 +1,6 @@
 import { BrokenCircuitError } from 'cockatiel';
 import {
+  ClientClosedError,
   EtcdAuthenticationFailedError,
   EtcdError,
   EtcdInvalidAuthTokenError,
@@ -106,6 +107,8 @@ export function retryable(error: unknown): boolean {
   if (error instanceof EtcdCallAborted) return false;
   const transient =
     error instanceof DeadlineExceeded ||
+    // A member's client replaced (closed) while an attempt was about to use it.
+    error instanceof ClientClosedError ||
     error instanceof BrokenCircuitError ||
     (error instanceof Error && isRecoverableError(error));
   return transient && classifyEtcdFailure(error).kind !== 'refused';

@@ -8,6 +8,7 @@ import type { CallTimeouts } from './call.js';
 import { callWithFailover } from './call.js';
 import type { EtcdSettings } from './connection.js';
 import { DEFAULT_ETCD_SETTINGS, attemptTimeoutMs, createEtcdClient } from './connection.js';
+import { Members } from './members.js';
 import { comparison, prefixEnd, withPrevious } from './txn-parts.js';
 import type {
   Condition,
@@ -46,6 +47,7 @@ const WATCH_CANCEL_WAIT_MS = 250;
  */
 export class EtcdStore {
   private readonly timeouts: CallTimeouts;
+  private readonly members: Members;
   private closing = EtcdStore.closingController();
   private closed = false;
 
@@ -56,10 +58,16 @@ export class EtcdStore {
     return controller;
   }
 
+  /**
+   * `client` serves the watches (etcd3 moves them between members itself); unary calls and
+   * lease keep-alives go to `members`, by default `client` alone.
+   */
   constructor(
     readonly client: Etcd3,
     timeouts: Partial<CallTimeouts> = {},
+    members?: Members,
   ) {
+    this.members = members ?? new Members([client]);
     const requestTimeoutMs = timeouts.requestTimeoutMs ?? DEFAULT_ETCD_SETTINGS.requestTimeoutMs;
     this.timeouts = {
       requestTimeoutMs,
@@ -68,10 +76,21 @@ export class EtcdStore {
   }
 
   static connect(settings: EtcdSettings): EtcdStore {
-    return new EtcdStore(createEtcdClient(settings), {
+    const client = createEtcdClient(settings);
+    const member = (index: number) =>
+      createEtcdClient({ ...settings, endpoints: settings.endpoints.slice(index, index + 1) });
+    const members =
+      settings.endpoints.length > 1
+        ? new Members(
+            settings.endpoints.map((_, index) => member(index)),
+            member,
+          )
+        : undefined;
+    const timeouts = {
       requestTimeoutMs: settings.requestTimeoutMs,
       attemptTimeoutMs: attemptTimeoutMs(settings),
-    });
+    };
+    return new EtcdStore(client, timeouts, members);
   }
 
   /** The deadline of one whole call (ms), e.g. for callers that wait on a store call. */
@@ -92,24 +111,24 @@ export class EtcdStore {
 
   private call<T>(
     what: string,
-    attempt: (options: CallOptions) => Promise<T>,
+    attempt: (options: CallOptions, client: Etcd3) => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T> {
     const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
-    return callWithFailover(what, attempt, this.timeouts, stop);
+    return callWithFailover(what, attempt, this.timeouts, stop, this.members);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const response = await this.call('get', (options) =>
-      this.client.get(key).options(options).exec(),
+    const response = await this.call('get', (options, client) =>
+      client.get(key).options(options).exec(),
     );
     const kv = response.kvs[0] as RawKv | undefined;
     return kv ? toKeyValue(kv) : undefined;
   }
 
   async getPrefix(prefix: string): Promise<Snapshot> {
-    const response = await this.call('get', (options) =>
-      this.client.getAll().prefix(prefix).options(options).exec(),
+    const response = await this.call('get', (options, client) =>
+      client.getAll().prefix(prefix).options(options).exec(),
     );
     return {
       revision: Number(response.header.revision),
@@ -119,10 +138,10 @@ export class EtcdStore {
 
   /** Several prefixes read at one revision (one transaction), e.g. a host's whole state. */
   async getPrefixes(prefixes: string[]): Promise<Snapshot> {
-    const response = await this.call('read', (options) =>
-      this.client
+    const response = await this.call('read', (options, client) =>
+      client
         .if(prefixes[0] ?? '/', 'Version', '>', -1)
-        .then(...prefixes.map((prefix) => this.client.getAll().prefix(prefix)))
+        .then(...prefixes.map((prefix) => client.getAll().prefix(prefix)))
         .options(options)
         .commit(),
     );
@@ -140,8 +159,8 @@ export class EtcdStore {
   }
 
   async put(key: string, value: string): Promise<number> {
-    const response = await this.call('put', (options) =>
-      this.client.put(key).value(value).options(options).exec(),
+    const response = await this.call('put', (options, client) =>
+      client.put(key).value(value).options(options).exec(),
     );
     return Number(response.header.revision);
   }
@@ -168,10 +187,10 @@ export class EtcdStore {
     success: Operation[],
     failure: Operation[] = [],
   ): Promise<TxnResult> {
-    const response = await this.call('transaction', (options) =>
-      this.guarded(conditions)
-        .then(...success.map((op) => this.operation(op)))
-        .else(...failure.map((op) => this.operation(op)))
+    const response = await this.call('transaction', (options, client) =>
+      this.guarded(client, conditions)
+        .then(...success.map((op) => this.operation(client, op)))
+        .else(...failure.map((op) => this.operation(client, op)))
         .options(options)
         .commit(),
     );
@@ -183,8 +202,8 @@ export class EtcdStore {
   }
 
   /** A transaction builder whose compare list is `conditions` (always true when empty). */
-  private guarded(conditions: Condition[]): ComparatorBuilder {
-    const builder = this.client.if('/', 'Version', '>', -1);
+  private guarded(client: Etcd3, conditions: Condition[]): ComparatorBuilder {
+    const builder = client.if('/', 'Version', '>', -1);
     const compares = (builder as unknown as { request: { compare: Array<Promise<ICompare>> } })
       .request.compare;
     compares.length = 0;
@@ -203,15 +222,15 @@ export class EtcdStore {
     return builder;
   }
 
-  private operation(op: Operation): IOperation {
+  private operation(client: Etcd3, op: Operation): IOperation {
     if ('put' in op) {
-      const put = this.client.put(op.put).value(op.value);
+      const put = client.put(op.put).value(op.value);
       return op.lease ? put.lease(op.lease) : put;
     }
-    if ('delete' in op) return this.client.delete().key(op.delete);
-    if ('deletePrefix' in op) return this.client.delete().prefix(op.deletePrefix);
-    if ('get' in op) return this.client.get(op.get);
-    return this.client.getAll().prefix(op.getPrefix);
+    if ('delete' in op) return client.delete().key(op.delete);
+    if ('deletePrefix' in op) return client.delete().prefix(op.deletePrefix);
+    if ('get' in op) return client.get(op.get);
+    return client.getAll().prefix(op.getPrefix);
   }
 
   /**
@@ -292,11 +311,11 @@ export class EtcdStore {
     prefixes: string[],
     conditions: Condition[] = [],
   ): Promise<{ succeeded: boolean; revision: number; deleted: KeyValue[] }> {
-    const response = await this.call('delete', (options) =>
-      this.guarded(conditions)
+    const response = await this.call('delete', (options, client) =>
+      this.guarded(client, conditions)
         .then(
-          ...keys.map((key) => withPrevious(this.client.delete().key(key))),
-          ...prefixes.map((prefix) => withPrevious(this.client.delete().prefix(prefix))),
+          ...keys.map((key) => withPrevious(client.delete().key(key))),
+          ...prefixes.map((prefix) => withPrevious(client.delete().prefix(prefix))),
         )
         .options(options)
         .commit(),
@@ -311,8 +330,8 @@ export class EtcdStore {
 
   /** Grants a lease that expires `ttlSeconds` after the grant unless revoked; returns its id. */
   async grantLease(ttlSeconds: number): Promise<string> {
-    const response = await this.call('lease grant', (options) =>
-      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }, options),
+    const response = await this.call('lease grant', (options, client) =>
+      client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }, options),
     );
     return String(response.ID);
   }
@@ -326,8 +345,8 @@ export class EtcdStore {
   async keepAliveOnce(id: string, signal?: AbortSignal): Promise<number> {
     return this.call(
       'lease keep-alive',
-      async (options) => {
-        const stream = await this.client.leaseClient.leaseKeepAlive(options);
+      async (options, client) => {
+        const stream = await client.leaseClient.leaseKeepAlive(options);
         let answered = false;
         try {
           const ttl = await new Promise<number>((resolve, reject) => {
@@ -351,8 +370,8 @@ export class EtcdStore {
   /** Revokes a lease: every key attached to it is deleted. An expired lease is not an error. */
   async revokeLease(id: string): Promise<void> {
     try {
-      await this.call('lease revoke', (options) =>
-        this.client.leaseClient.leaseRevoke({ ID: id }, options),
+      await this.call('lease revoke', (options, client) =>
+        client.leaseClient.leaseRevoke({ ID: id }, options),
       );
     } catch (error) {
       if (!/requested lease not found/.test(errorMessage(error))) throw error;
@@ -360,7 +379,7 @@ export class EtcdStore {
   }
 
   async ping(): Promise<void> {
-    await this.call('status', (options) => this.client.maintenance.status(options));
+    await this.call('status', (options, client) => client.maintenance.status(options));
   }
 
   /**
@@ -368,9 +387,8 @@ export class EtcdStore {
    * revision) on a fresh stream: for a member that holds the connection but no longer
    * answers on it (black-holed), where no event ever fails and gRPC's own keep-alive may
    * take long to notice. The client counts the cancelled stream as a failure of its member
-   * and drops that member's connections (only that member's: the others' calls go on);
-   * a unary call or a lease keep-alive that misses its deadline does the same for its own
-   * member.
+   * and drops that member's connections. Unary calls and lease keep-alives have a client
+   * per member of their own (`Members`), which this leaves alone.
    */
   resetConnections(): void {
     const internals = this.client as unknown as {
@@ -383,5 +401,6 @@ export class EtcdStore {
     this.closed = true;
     this.closing.abort();
     this.client.close();
+    this.members.close();
   }
 }

@@ -149,28 +149,17 @@ describe('failover across etcd members (3-member cluster, service, real agent)',
     assertAllBound(answers);
   });
 
-  test(
-    'two of three members black-holed for the service: every bind succeeds',
-    {
-      // Known defect (issue 17, closing note): about one bind or unbind in a few hundred can
-      // still spend its whole deadline on the black-holed members ("Waiting for LB pick"),
-      // and the unbind then answers 500. Run it with NSPP_KNOWN_DEFECTS=1.
-      skip: process.env.NSPP_KNOWN_DEFECTS
-        ? false
-        : 'known defect: a call can still use up its deadline on black-holed members',
-    },
-    async () => {
-      const answers = await storm(async (afterMore) => {
-        // Quorum intact, but the service's traffic to two of the three members is dropped.
-        for (const relay of relays.slice(1)) relay.blackhole();
-        try {
-          await afterMore(12);
-        } finally {
-          for (const relay of relays) relay.restore();
-        }
-        await afterMore(4);
-      });
-      assertAllBound(answers);
-    },
-  );
+  test('two of three members black-holed for the service: every bind succeeds', async () => {
+    const answers = await storm(async (afterMore) => {
+      // Quorum intact, but the service's traffic to two of the three members is dropped.
+      for (const relay of relays.slice(1)) relay.blackhole();
+      try {
+        await afterMore(12);
+      } finally {
+        for (const relay of relays) relay.restore();
+      }
+      await afterMore(4);
+    });
+    assertAllBound(answers);
+  });
 });
