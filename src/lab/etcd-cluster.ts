@@ -8,7 +8,7 @@ import { DEFAULT_ETCD_SETTINGS, createEtcdClient } from '../etcd/connection.js';
 import { EtcdStore } from '../etcd/store.js';
 import { stopChild, trackChild } from './children.js';
 import { findEtcdBinary } from './etcd-server.js';
-import { freePort } from './ports.js';
+import { freePort, portTaken } from './ports.js';
 
 interface Member {
   name: string;
@@ -31,8 +31,18 @@ export class EtcdCluster {
     private readonly binary: string,
   ) {}
 
+  /** Starts a fresh cluster; on ports taken meanwhile by another process, again on new ones. */
   static async launch(options: { members?: number } = {}): Promise<EtcdCluster> {
-    const count = options.members ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await EtcdCluster.launchOnce(options.members ?? 3);
+      } catch (error) {
+        if (!portTaken(error) || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  private static async launchOnce(count: number): Promise<EtcdCluster> {
     const binary = findEtcdBinary();
     const dataDir = await mkdtemp(join(tmpdir(), 'nspp-etcd-cluster-'));
     const members: Member[] = [];

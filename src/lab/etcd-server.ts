@@ -8,7 +8,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { DEFAULT_ETCD_SETTINGS, createEtcdClient } from '../etcd/connection.js';
 import { EtcdStore } from '../etcd/store.js';
 import { stopChild, trackChild } from './children.js';
-import { freePort } from './ports.js';
+import { freePort, portTaken } from './ports.js';
+
+/** Launches tried when a port was taken between its choice and etcd's listen. */
+const LAUNCH_ATTEMPTS = 3;
 
 const CANDIDATES = ['/usr/bin/etcd', '/usr/local/bin/etcd', '/usr/sbin/etcd'];
 
@@ -64,12 +67,21 @@ export class EtcdServer {
     return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
   }
 
+  /** Starts a fresh etcd; on ports taken meanwhile by another process, again on new ones. */
   static async launch(options: { tls?: EtcdServerTls } = {}): Promise<EtcdServer> {
     const binary = findEtcdBinary();
-    const dataDir = await mkdtemp(join(tmpdir(), 'nspp-etcd-'));
-    const server = new EtcdServer(dataDir, await freePort(), await freePort(), binary, options.tls);
-    await server.start();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const dataDir = await mkdtemp(join(tmpdir(), 'nspp-etcd-'));
+      const ports = [await freePort(), await freePort()] as const;
+      const server = new EtcdServer(dataDir, ...ports, binary, options.tls);
+      try {
+        await server.start();
+        return server;
+      } catch (error) {
+        await server.dispose();
+        if (!portTaken(error) || attempt >= LAUNCH_ATTEMPTS) throw error;
+      }
+    }
   }
 
   async start(timeoutMs = 15_000): Promise<void> {
