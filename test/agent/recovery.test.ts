@@ -11,7 +11,13 @@ import { WIRE_MAC, frame } from './frames.js';
 import type { ComputeHostFixture } from './host-fixture.js';
 import { computeHost } from './host-fixture.js';
 import type { PortRequest } from './requests.js';
-import { requestPlug, requestUnplug, waitForUnplugged, waitForUp } from './requests.js';
+import {
+  explainFailure,
+  requestPlug,
+  requestUnplug,
+  waitForUnplugged,
+  waitForUp,
+} from './requests.js';
 
 // Default layout of computeHost(): phys1 = phy:0, vhosts 0,1 (vf 1); phys2 = phy:1, vhosts 2,3 (vf 2).
 function flatPort(portId: string, vhostId = 0): PortRequest {
@@ -108,10 +114,11 @@ describe('agent recovery and robustness (real etcd, emulator, agent process)', (
     await etcd.stop();
     await etcd.start();
     await requestPlug(store, node.host, second);
-    await waitForUp(store, node.host, first.portId, 20_000);
-    await waitForUp(store, node.host, second.portId, 20_000);
+    const explained = <T>(wait: Promise<T>) => explainFailure(wait, store, node.host, agent.logs);
+    await explained(waitForUp(store, node.host, first.portId, 20_000));
+    await explained(waitForUp(store, node.host, second.portId, 20_000));
     await requestUnplug(store, node.host, first.portId);
-    await waitForUnplugged(store, node.host, first, 20_000);
+    await explained(waitForUnplugged(store, node.host, first, 20_000));
     assert.deepEqual(fromWire(node, 1, second), ['vhost:2']);
     assert.deepEqual(fromWire(node, 0, first), []);
     assert.equal(agent.child.exitCode, null, 'agent still running');

@@ -1,6 +1,7 @@
-import { keys } from '../../src/etcd/keys.js';
+import { HOST_PREFIX_KINDS, keys } from '../../src/etcd/keys.js';
 import type { EtcdStore } from '../../src/etcd/store.js';
 import { FREE } from '../../src/etcd/values.js';
+import type { LogLine } from '../../src/lab/agent-process.js';
 import type { PortRequest } from '../../src/lab/port-requests.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -44,4 +45,29 @@ export async function waitForUnplugged(
     },
     timeoutMs,
   );
+}
+
+/**
+ * Awaits `wait`; when it fails, the error also carries the agent's last log lines and the
+ * host's keys in etcd, so that a failure seen once in a full run can be explained.
+ */
+export async function explainFailure<T>(
+  wait: Promise<T>,
+  store: EtcdStore,
+  host: string,
+  logs: readonly LogLine[],
+): Promise<T> {
+  try {
+    return await wait;
+  } catch (error) {
+    const reads = HOST_PREFIX_KINDS.map((kind) => store.getPrefix(keys.hostPrefix(kind, host)));
+    const kvs = (await Promise.all(reads)).flatMap((snapshot) => snapshot.kvs);
+    const held = kvs.map((kv) => `  ${kv.key} = ${kv.value}`).join('\n');
+    const logged = logs
+      .slice(-40)
+      .map((line) => `  ${JSON.stringify(line)}`)
+      .join('\n');
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`${message}\netcd keys of ${host}:\n${held}\nagent log (last 40):\n${logged}`);
+  }
 }
