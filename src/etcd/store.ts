@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { CallOptions } from '@grpc/grpc-js';
-import type { ComparatorBuilder, Etcd3, ICompare, IOperation, Watcher } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 export { EtcdCallAborted } from './failure.js';
 import { settleWithin } from '../util/deadline.js';
 import { errorMessage } from '../util/errors.js';
@@ -9,7 +9,7 @@ import { callWithFailover } from './call.js';
 import type { EtcdSettings } from './connection.js';
 import { DEFAULT_ETCD_SETTINGS, attemptTimeoutMs, createEtcdClient } from './connection.js';
 import { Members } from './members.js';
-import { comparison, prefixEnd, withPrevious } from './txn-parts.js';
+import { guardedTxn, toOperation, withPrevious } from './txn-parts.js';
 import type {
   Condition,
   KeyValue,
@@ -188,9 +188,9 @@ export class EtcdStore {
     failure: Operation[] = [],
   ): Promise<TxnResult> {
     const response = await this.call('transaction', (options, client) =>
-      this.guarded(client, conditions)
-        .then(...success.map((op) => this.operation(client, op)))
-        .else(...failure.map((op) => this.operation(client, op)))
+      guardedTxn(client, conditions)
+        .then(...success.map((op) => toOperation(client, op)))
+        .else(...failure.map((op) => toOperation(client, op)))
         .options(options)
         .commit(),
     );
@@ -199,38 +199,6 @@ export class EtcdStore {
       for (const kv of (part.response_range?.kvs ?? []) as RawKv[]) kvs.push(toKeyValue(kv));
     }
     return { succeeded: response.succeeded, revision: Number(response.header.revision), kvs };
-  }
-
-  /** A transaction builder whose compare list is `conditions` (always true when empty). */
-  private guarded(client: Etcd3, conditions: Condition[]): ComparatorBuilder {
-    const builder = client.if('/', 'Version', '>', -1);
-    const compares = (builder as unknown as { request: { compare: Array<Promise<ICompare>> } })
-      .request.compare;
-    compares.length = 0;
-    for (const condition of conditions) {
-      const [key, field, cmp, value] = comparison(condition);
-      builder.and(key, field, cmp, value);
-      if ('prefix' in condition) {
-        // etcd3's builder has no range compares; etcd compares every key in [key, range_end).
-        const last = compares.length - 1;
-        compares[last] = (compares[last] as Promise<ICompare>).then((compare) => ({
-          ...compare,
-          range_end: prefixEnd(condition.prefix),
-        }));
-      }
-    }
-    return builder;
-  }
-
-  private operation(client: Etcd3, op: Operation): IOperation {
-    if ('put' in op) {
-      const put = client.put(op.put).value(op.value);
-      return op.lease ? put.lease(op.lease) : put;
-    }
-    if ('delete' in op) return client.delete().key(op.delete);
-    if ('deletePrefix' in op) return client.delete().prefix(op.deletePrefix);
-    if ('get' in op) return client.get(op.get);
-    return client.getAll().prefix(op.getPrefix);
   }
 
   /**
@@ -312,7 +280,7 @@ export class EtcdStore {
     conditions: Condition[] = [],
   ): Promise<{ succeeded: boolean; revision: number; deleted: KeyValue[] }> {
     const response = await this.call('delete', (options, client) =>
-      this.guarded(client, conditions)
+      guardedTxn(client, conditions)
         .then(
           ...keys.map((key) => withPrevious(client.delete().key(key))),
           ...prefixes.map((prefix) => withPrevious(client.delete().prefix(prefix))),
